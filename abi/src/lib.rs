@@ -208,6 +208,9 @@ pub struct Options {
     /// Root of the host filesystem view the library reads `/proc` and `/sys` through: `/` in
     /// production, a fixture tree in tests. UTF-8.
     pub root: Bytes,
+    /// Most verbose [`level`] the host will print; the library skips formatting anything
+    /// more verbose.
+    pub max_log_level: u32,
 }
 
 /// Services the host offers the library; passed to [`LibVTable::init`], valid until

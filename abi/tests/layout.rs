@@ -60,6 +60,7 @@ mod v1 {
         pub flags: u32,
         pub runtime_dir: Bytes,
         pub root: Bytes,
+        pub max_log_level: u32,
     }
     #[repr(C)]
     #[derive(StableAbi)]

@@ -1,0 +1,123 @@
+//! The one rooted view of the host filesystem every read in the library goes through.
+//!
+//! Production uses root `/`; tests use a fixture tree (`tests/fixtures/<host>/root`) laid out
+//! at the real paths (`proc/meminfo`, `proc/<pid>/status`, `sys/fs/cgroup/...`). Callers
+//! always pass absolute host paths (`/proc/meminfo`); the view prefixes its root.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use lxcfs_abi::kind;
+
+/// A directory entry: name and [`lxcfs_abi::kind`] value.
+pub type DirEntry = (String, u32);
+
+/// Read-only access to the host's `/proc`, `/sys` and cgroup mounts under a root.
+#[derive(Clone, Debug)]
+pub struct HostFs {
+    root: PathBuf,
+    is_real_root: bool,
+}
+
+impl HostFs {
+    /// A view rooted at `root` (`/` for the real host).
+    pub fn new(root: impl Into<PathBuf>) -> HostFs {
+        let root = root.into();
+        let is_real_root = root == Path::new("/");
+        HostFs { root, is_real_root }
+    }
+
+    /// Whether this is the real host (`/`), where live-kernel shortcuts are allowed.
+    pub fn is_real_root(&self) -> bool {
+        self.is_real_root
+    }
+
+    /// The path under the root for the absolute host path `abs`.
+    pub fn path(&self, abs: &str) -> PathBuf {
+        if self.is_real_root {
+            PathBuf::from(abs)
+        } else {
+            self.root.join(abs.trim_start_matches('/'))
+        }
+    }
+
+    /// Reads a whole file as UTF-8 (invalid bytes replaced).
+    ///
+    /// # Errors
+    /// The `io::Error` of open/read (`NotFound` for a vanished process or cgroup).
+    pub fn read(&self, abs: &str) -> io::Result<String> {
+        let bytes = std::fs::read(self.path(abs))?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads a whole file as bytes.
+    ///
+    /// # Errors
+    /// The `io::Error` of open/read.
+    pub fn read_bytes(&self, abs: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(abs))
+    }
+
+    /// The target of a symbolic link, as text.
+    ///
+    /// # Errors
+    /// `InvalidInput` when `abs` is not a link; other `io::Error`s of readlink.
+    pub fn read_link(&self, abs: &str) -> io::Result<String> {
+        Ok(std::fs::read_link(self.path(abs))?.to_string_lossy().into_owned())
+    }
+
+    /// Whether `abs` exists (without following a final symlink).
+    pub fn exists(&self, abs: &str) -> bool {
+        std::fs::symlink_metadata(self.path(abs)).is_ok()
+    }
+
+    /// lstat(2) of `abs`.
+    ///
+    /// # Errors
+    /// The `io::Error` of lstat.
+    pub fn symlink_metadata(&self, abs: &str) -> io::Result<std::fs::Metadata> {
+        std::fs::symlink_metadata(self.path(abs))
+    }
+
+    /// Lists a directory (without `.` and `..`), sorted by name, with each entry's kind.
+    /// Entries that vanish while listing are skipped.
+    ///
+    /// # Errors
+    /// The `io::Error` of opendir.
+    pub fn read_dir(&self, abs: &str) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.path(abs))? {
+            let Ok(e) = e else { continue };
+            let Ok(ft) = e.file_type() else { continue };
+            let k = if ft.is_dir() {
+                kind::DIR
+            } else if ft.is_symlink() {
+                kind::SYMLINK
+            } else {
+                kind::FILE
+            };
+            out.push((e.file_name().to_string_lossy().into_owned(), k));
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        Ok(out)
+    }
+
+    /// Lists the numeric entries of a directory (`/proc` pids).
+    ///
+    /// # Errors
+    /// The `io::Error` of opendir.
+    pub fn numeric_entries(&self, abs: &str) -> io::Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.path(abs))? {
+            let Ok(e) = e else { continue };
+            if let Some(n) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+}

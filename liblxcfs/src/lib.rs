@@ -1,0 +1,235 @@
+//! liblxcfs: the reloadable half of lxcfs. It knows containers; the host binary knows FUSE.
+//!
+//! Data flow of a read: the host calls [`ffi`]'s `read` with the caller's thread id and a path;
+//! [`tree::Node::lookup`] names the file; [`container::Resolver`] finds the caller's container
+//! (the cgroups of its pid namespace's init); the file's module under [`proc`] or [`sys`]
+//! gathers cgroup figures through [`hostfs::HostFs`] (the single rooted view of the host
+//! filesystem) and renders text with pure functions; on any failure the host's own file is
+//! served instead, so a read never fails because a cgroup file is missing or malformed.
+//!
+//! The whole library runs against fixture trees (`HostFs::new("tests/fixtures/...")`) without
+//! root; see [`Lxcfs::new`].
+
+pub mod cgroup;
+pub mod container;
+pub mod cpuview;
+pub mod error;
+pub mod ffi;
+pub mod hostfs;
+pub mod logging;
+pub mod memory;
+pub mod proc;
+pub mod state;
+pub mod sys;
+pub mod tree;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lxcfs_abi::{kind, Attr, OpenReply};
+
+use crate::cgroup::Hierarchies;
+use crate::container::{Container, Resolver};
+use crate::error::{Error, Result};
+use crate::hostfs::HostFs;
+use crate::tree::Node;
+
+/// Library switches, from the host's command line (see [`lxcfs_abi::opt`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `-u`: no swap anywhere.
+    pub swap_off: bool,
+    /// `--disable-zswap`.
+    pub zswap_off: bool,
+    /// `--enable-cfs`: CPU count from the CFS quota too.
+    pub cfs: bool,
+    /// `-l`: per-container loadavg.
+    pub loadavg: bool,
+    /// `--enable-psi-poll`: PSI triggers.
+    pub psi_poll: bool,
+}
+
+impl Options {
+    /// Decodes [`lxcfs_abi::opt`] bits.
+    pub fn from_bits(flags: u32) -> Options {
+        use lxcfs_abi::opt;
+        Options {
+            swap_off: flags & opt::SWAP_OFF != 0,
+            zswap_off: flags & opt::ZSWAP_OFF != 0,
+            cfs: flags & opt::CFS != 0,
+            loadavg: flags & opt::LOADAVG != 0,
+            psi_poll: flags & opt::PSI_POLL != 0,
+        }
+    }
+}
+
+/// The library's state: one per load.
+#[derive(Debug)]
+pub struct Lxcfs {
+    /// The host filesystem view.
+    pub fs: HostFs,
+    /// The host's cgroup hierarchies, discovered at load.
+    pub hierarchies: Hierarchies,
+    /// Caller → container resolution and its cache.
+    pub resolver: Resolver,
+    /// Switches.
+    pub options: Options,
+    /// Per-container CPU accounting history (`/proc/stat`, uptime idle).
+    pub cpuview: cpuview::CpuViews,
+    /// Per-container load averages (`-l`).
+    pub loadavg: proc::loadavg::LoadAvgs,
+    virtualize: AtomicBool,
+}
+
+impl Lxcfs {
+    /// Loads the library state over the host view rooted at `root` (`/` in production).
+    pub fn new(root: impl Into<std::path::PathBuf>, options: Options) -> Lxcfs {
+        let fs = HostFs::new(root);
+        let hierarchies = Hierarchies::discover(&fs);
+        tracing::info!(
+            "cgroup layout {:?}: v1 {:?}, unified {:?}",
+            hierarchies.layout(),
+            hierarchies.v1.iter().map(|h| h.controllers.join(",")).collect::<Vec<_>>(),
+            hierarchies.unified.as_ref().map(|u| u.controllers.join(" "))
+        );
+        let resolver = Resolver::new(&fs);
+        Lxcfs {
+            fs,
+            hierarchies,
+            resolver,
+            options,
+            cpuview: cpuview::CpuViews::default(),
+            loadavg: proc::loadavg::LoadAvgs::default(),
+            virtualize: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether files are virtualized (SIGUSR2 toggles this).
+    pub fn virtualizing(&self) -> bool {
+        self.virtualize.load(Ordering::Relaxed)
+    }
+
+    /// Turns virtualization on or off.
+    pub fn set_virtualization(&self, on: bool) {
+        self.virtualize.store(on, Ordering::Relaxed);
+        tracing::info!("virtualization {}", if on { "on" } else { "off: serving host files" });
+    }
+
+    /// The container of the caller thread `tid`.
+    ///
+    /// # Errors
+    /// [`Error::ProcessGone`] when the caller vanished.
+    pub fn container(&self, tid: u32) -> Result<Container> {
+        self.resolver.resolve(&self.fs, tid)
+    }
+
+    /// Attributes of `path`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for unknown paths.
+    pub fn getattr(&self, path: &str) -> Result<Attr> {
+        let node = Node::lookup(path).ok_or(Error::NotFound)?;
+        match node {
+            Node::SysCpu(rel) => sys::cpu::getattr(self, &rel),
+            other => Ok(other.static_attr()),
+        }
+    }
+
+    /// Entries of the directory `path` (no `.`/`..`), each with its [`lxcfs_abi::kind`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], or `ENOTDIR` as [`Error::Invalid`]-like I/O errors for files.
+    pub fn readdir(&self, path: &str) -> Result<Vec<(String, u32)>> {
+        let node = Node::lookup(path).ok_or(Error::NotFound)?;
+        match node {
+            Node::SysCpu(rel) => sys::cpu::readdir(self, &rel),
+            other => other.static_entries().ok_or_else(|| Error::io(path, not_a_dir())),
+        }
+    }
+
+    /// Checks an open(2) of `path` with `flags`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; `EISDIR` for directories; [`Error::Access`] for write access to
+    /// anything but a PSI trigger file with `--enable-psi-poll`.
+    pub fn open(&self, path: &str, flags: i32) -> Result<OpenReply> {
+        let node = Node::lookup(path).ok_or(Error::NotFound)?;
+        let attr = self.getattr(path)?;
+        if attr.kind == kind::DIR {
+            return Err(Error::io(path, std::io::Error::from_raw_os_error(libc::EISDIR)));
+        }
+        let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        let psi = matches!(node, Node::Pressure(_)) && self.options.psi_poll;
+        if writing && !psi {
+            return Err(Error::Access);
+        }
+        let mut flags = lxcfs_abi::open_flags::DIRECT_IO;
+        if psi {
+            flags |= lxcfs_abi::open_flags::PSI_TRIGGER;
+        }
+        Ok(OpenReply { flags, reserved: 0 })
+    }
+
+    /// The whole content of the file `path` as `tid` sees it. Never fails for a known file:
+    /// every problem falls back to the host's content (or empty content when the host file is
+    /// unreadable too).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for unknown paths; `EISDIR` for directories.
+    pub fn read(&self, tid: u32, path: &str) -> Result<Vec<u8>> {
+        let node = Node::lookup(path).ok_or(Error::NotFound)?;
+        match node {
+            Node::Proc(f) => Ok(proc::render(self, tid, f).into_bytes()),
+            Node::Pressure(r) => Ok(proc::pressure::render(self, tid, r).into_bytes()),
+            Node::SysCpu(rel) => sys::cpu::read(self, tid, &rel),
+            Node::PanicHook => {
+                #[cfg(feature = "test-hooks")]
+                panic!("test hook: panic inside a read");
+                #[cfg(not(feature = "test-hooks"))]
+                Err(Error::NotFound)
+            }
+            _ => Err(Error::io(path, std::io::Error::from_raw_os_error(libc::EISDIR))),
+        }
+    }
+
+    /// The target of the symlink `path`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for non-links.
+    pub fn readlink(&self, path: &str) -> Result<String> {
+        match Node::lookup(path).ok_or(Error::NotFound)? {
+            Node::SysCpu(rel) => sys::cpu::readlink(self, &rel),
+            _ => Err(Error::Invalid),
+        }
+    }
+
+    /// access(2) for `mask`: reads and directory searches are allowed, writes are not.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Access`].
+    pub fn access(&self, path: &str, mask: i32) -> Result<()> {
+        let node = Node::lookup(path).ok_or(Error::NotFound)?;
+        let attr = self.getattr(path)?;
+        if mask & libc::W_OK != 0 && !(matches!(node, Node::Pressure(_)) && self.options.psi_poll) {
+            return Err(Error::Access);
+        }
+        if mask & libc::X_OK != 0 && attr.kind == kind::FILE {
+            return Err(Error::Access);
+        }
+        Ok(())
+    }
+
+    /// A plain write (not a PSI trigger): refused, as generated files are read-only.
+    ///
+    /// # Errors
+    /// [`Error::Access`] under `/sys`, [`Error::Invalid`] elsewhere, [`Error::NotFound`].
+    pub fn write(&self, path: &str) -> Result<usize> {
+        match Node::lookup(path).ok_or(Error::NotFound)? {
+            Node::SysCpu(_) => Err(Error::Access),
+            _ => Err(Error::Invalid),
+        }
+    }
+}
+
+fn not_a_dir() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ENOTDIR)
+}

@@ -1,0 +1,307 @@
+//! A container's memory figures, read from its memory cgroup on v1 or v2 and normalized.
+//!
+//! Sources (kernel `cgroup-v2.rst` "Memory Interface Files", `cgroup-v1/memory.rst`):
+//!
+//! | figure | v2 | v1 |
+//! |---|---|---|
+//! | limit | min of `memory.max` over the cgroup and its ancestors (the root has none) | min of `memory.limit_in_bytes` over the cgroup and ancestors and `hierarchical_memory_limit` |
+//! | usage | `memory.current` | `memory.usage_in_bytes` |
+//! | swap limit | min of `memory.swap.max` over the cgroup and ancestors | RAM+swap: min of `memory.memsw.limit_in_bytes` and `hierarchical_memsw_limit` |
+//! | swap used | `memory.swap.current` | `memory.memsw.usage_in_bytes` − `memory.usage_in_bytes` |
+//! | stats | `memory.stat` | `memory.stat` `total_*` keys |
+//!
+//! Swap accounting is detected on every read: the swap usage file exists in the container's
+//! cgroup, or there is no swap accounting.
+
+use lxcfs_formats::cgroupfile::{self, Limit};
+
+use crate::cgroup::CgroupDir;
+use crate::error::{Error, Result};
+use crate::hostfs::HostFs;
+
+/// Normalized `memory.stat` figures in bytes (`None` when the kernel does not report one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemStat {
+    /// Page cache including shmem (v2 `file`, v1 `total_cache`).
+    pub cached: u64,
+    /// tmpfs/shmem (v2 `shmem`, v1 `total_shmem`).
+    pub shmem: u64,
+    /// Mapped file pages (v2 `file_mapped`, v1 `total_mapped_file`).
+    pub mapped: u64,
+    /// Dirty file pages (v2 `file_dirty`, v1 `total_dirty`).
+    pub dirty: u64,
+    /// File pages under writeback (v2 `file_writeback`, v1 `total_writeback`).
+    pub writeback: u64,
+    /// Active anonymous LRU (v2 `active_anon`, v1 `total_active_anon`); holds shmem too.
+    pub active_anon: u64,
+    /// Inactive anonymous LRU.
+    pub inactive_anon: u64,
+    /// Active file LRU (no shmem).
+    pub active_file: u64,
+    /// Inactive file LRU (no shmem).
+    pub inactive_file: u64,
+    /// Unevictable LRU.
+    pub unevictable: u64,
+    /// Anonymous memory (v2 `anon`, v1 `total_rss`).
+    pub anon: Option<u64>,
+    /// Transparent huge pages backing anonymous memory (v2 `anon_thp`, v1 `total_rss_huge`).
+    pub anon_thp: u64,
+    /// Slab (v2 `slab`, else `slab_reclaimable + slab_unreclaimable`).
+    pub slab: Option<u64>,
+    /// Reclaimable slab (v2 `slab_reclaimable`).
+    pub slab_reclaimable: Option<u64>,
+    /// Unreclaimable slab (v2 `slab_unreclaimable`).
+    pub slab_unreclaimable: Option<u64>,
+    /// Kernel stacks (v2 `kernel_stack`).
+    pub kernel_stack: Option<u64>,
+    /// Page tables (v2 `pagetables`).
+    pub pagetables: Option<u64>,
+    /// Secondary page tables (v2 `sec_pagetables`).
+    pub sec_pagetables: Option<u64>,
+    /// Per-CPU allocations (v2 `percpu`).
+    pub percpu: Option<u64>,
+    /// shmem THP (v2 `shmem_thp`).
+    pub shmem_thp: Option<u64>,
+    /// file THP (v2 `file_thp`).
+    pub file_thp: Option<u64>,
+    /// Compressed size in zswap (v2 `zswap`).
+    pub zswap: Option<u64>,
+    /// Original size of what zswap holds (v2 `zswapped`).
+    pub zswapped: Option<u64>,
+    /// Swap cache (v1 `total_swapcached`, v2 `swapcached` on 6.x).
+    pub swapcached: Option<u64>,
+}
+
+impl MemStat {
+    /// Normalizes a v2 `memory.stat`.
+    pub fn from_v2(text: &str) -> MemStat {
+        let g = |k| cgroupfile::flat_get(text, k);
+        let z = |k| g(k).unwrap_or(0);
+        let slab_r = g("slab_reclaimable");
+        let slab_u = g("slab_unreclaimable");
+        MemStat {
+            cached: z("file"),
+            shmem: z("shmem"),
+            mapped: z("file_mapped"),
+            dirty: z("file_dirty"),
+            writeback: z("file_writeback"),
+            active_anon: z("active_anon"),
+            inactive_anon: z("inactive_anon"),
+            active_file: z("active_file"),
+            inactive_file: z("inactive_file"),
+            unevictable: z("unevictable"),
+            anon: g("anon"),
+            anon_thp: z("anon_thp"),
+            slab: g("slab").or_else(|| Some(slab_r? .saturating_add(slab_u?))),
+            slab_reclaimable: slab_r,
+            slab_unreclaimable: slab_u,
+            kernel_stack: g("kernel_stack"),
+            pagetables: g("pagetables"),
+            sec_pagetables: g("sec_pagetables"),
+            percpu: g("percpu"),
+            shmem_thp: g("shmem_thp"),
+            file_thp: g("file_thp"),
+            zswap: g("zswap"),
+            zswapped: g("zswapped"),
+            swapcached: g("swapcached"),
+        }
+    }
+
+    /// Normalizes a v1 `memory.stat` (hierarchical `total_*` keys).
+    pub fn from_v1(text: &str) -> MemStat {
+        let g = |k| cgroupfile::flat_get(text, k);
+        let z = |k| g(k).unwrap_or(0);
+        MemStat {
+            cached: z("total_cache"),
+            shmem: z("total_shmem"),
+            mapped: z("total_mapped_file"),
+            dirty: z("total_dirty"),
+            writeback: z("total_writeback"),
+            active_anon: z("total_active_anon"),
+            inactive_anon: z("total_inactive_anon"),
+            active_file: z("total_active_file"),
+            inactive_file: z("total_inactive_file"),
+            unevictable: z("total_unevictable"),
+            anon: g("total_rss"),
+            anon_thp: z("total_rss_huge"),
+            swapcached: g("total_swapcached"),
+            ..MemStat::default()
+        }
+    }
+}
+
+/// Swap figures of a container with swap accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Swap {
+    /// v2: swap limit (`memory.swap.max`, min over ancestors); v1: the RAM+swap limit.
+    pub limit: Limit,
+    /// Swap in use, bytes.
+    pub used: u64,
+    /// v1 `memory.swappiness` is 0: the container is not meant to swap.
+    pub swappiness_zero: bool,
+}
+
+/// A container's memory figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Whether the figures come from cgroup v1 (swap limit is then RAM+swap).
+    pub v1: bool,
+    /// Memory limit in bytes, min over the cgroup and its ancestors.
+    pub limit: Limit,
+    /// Memory in use in bytes (page cache included).
+    pub usage: u64,
+    /// Normalized statistics.
+    pub stat: MemStat,
+    /// `None` when the kernel does no swap accounting for this cgroup.
+    pub swap: Option<Swap>,
+}
+
+/// Reads a limit file; a missing file is `Ok(None)`, garbage is an error.
+fn read_limit(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<Option<Limit>> {
+    match dir.read(fs, file) {
+        Ok(t) => cgroupfile::parse_limit(&t).map(Some).ok_or_else(|| Error::Malformed {
+            path: dir.file(file).unwrap_or_default(),
+            what: "not a limit",
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(dir.file(file).unwrap_or_default(), e)),
+    }
+}
+
+/// The minimum of `file` over `dir` and its ancestors (v2 roots are skipped: they carry no
+/// limit files). Missing files mean "no limit at that level".
+pub fn min_limit(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<Limit> {
+    let mut limit = Limit::Max;
+    for d in dir.self_and_ancestors() {
+        if d.is_v2() && d.is_root() {
+            break;
+        }
+        if let Some(l) = read_limit(fs, &d, file)? {
+            limit = limit.min(l);
+        }
+    }
+    Ok(limit)
+}
+
+fn read_u64(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<u64> {
+    let path = dir.file(file).unwrap_or_default();
+    let t = dir.read(fs, file).map_err(|e| Error::io(path.clone(), e))?;
+    cgroupfile::parse_u64(&t).ok_or(Error::Malformed { path, what: "not a number" })
+}
+
+fn exists(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> bool {
+    dir.file(file).is_some_and(|p| fs.exists(&p))
+}
+
+/// Reads the memory figures of the memory cgroup `dir`.
+///
+/// # Errors
+/// Any missing or malformed required file (usage, stat, limits); the caller serves the host's
+/// file instead.
+pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
+    if dir.is_v2() {
+        let usage = read_u64(fs, dir, "memory.current")?;
+        let stat_path = dir.file("memory.stat").unwrap_or_default();
+        let stat = MemStat::from_v2(&dir.read(fs, "memory.stat").map_err(|e| Error::io(stat_path, e))?);
+        let limit = min_limit(fs, dir, "memory.max")?;
+        let swap = if exists(fs, dir, "memory.swap.current") {
+            Some(Swap {
+                limit: min_limit(fs, dir, "memory.swap.max")?,
+                used: read_u64(fs, dir, "memory.swap.current")?,
+                swappiness_zero: false,
+            })
+        } else {
+            None
+        };
+        Ok(Memory { v1: false, limit, usage, stat, swap })
+    } else {
+        let usage = read_u64(fs, dir, "memory.usage_in_bytes")?;
+        let stat_path = dir.file("memory.stat").unwrap_or_default();
+        let stat_text = dir.read(fs, "memory.stat").map_err(|e| Error::io(stat_path, e))?;
+        let stat = MemStat::from_v1(&stat_text);
+        let hier = |k| cgroupfile::flat_get(&stat_text, k).and_then(|v| cgroupfile::parse_limit(&v.to_string()));
+        let limit = min_limit(fs, dir, "memory.limit_in_bytes")?
+            .min(hier("hierarchical_memory_limit").unwrap_or(Limit::Max));
+        let swap = if exists(fs, dir, "memory.memsw.usage_in_bytes") {
+            let memsw_usage = read_u64(fs, dir, "memory.memsw.usage_in_bytes")?;
+            let swappiness_zero = dir
+                .read(fs, "memory.swappiness")
+                .ok()
+                .and_then(|t| cgroupfile::parse_u64(&t))
+                == Some(0);
+            Some(Swap {
+                limit: min_limit(fs, dir, "memory.memsw.limit_in_bytes")?
+                    .min(hier("hierarchical_memsw_limit").unwrap_or(Limit::Max)),
+                used: memsw_usage.saturating_sub(usage),
+                swappiness_zero,
+            })
+        } else {
+            None
+        };
+        Ok(Memory { v1: true, limit, usage, stat, swap })
+    }
+}
+
+/// Swap size and use in kB as meminfo and swaps report them, or `None` for "no swap".
+///
+/// * v2: total = min(swap limit, host SwapTotal); used = `memory.swap.current`.
+/// * v1: total = min(RAM+swap limit, host SwapTotal): the kernel may swap out more than the
+///   RAM+swap minus RAM difference, so the RAM+swap limit is the only bound that usage never
+///   exceeds; used = RAM+swap usage − RAM usage.
+/// * swappiness 0 (v1): total = used (nothing more will be swapped).
+/// * `used` never exceeds `total` in the result's free space (saturating).
+pub fn swap_kb(mem: &Memory, host_swap_total_kb: u64) -> Option<(u64, u64)> {
+    let s = mem.swap?;
+    let limit_kb = s.limit.value().map_or(u64::MAX, |b| b / 1024);
+    let used_kb = s.used / 1024;
+    let mut total = limit_kb.min(host_swap_total_kb);
+    if s.swappiness_zero {
+        total = used_kb;
+    }
+    Some((total, used_kb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_exact_keys() {
+        let s = MemStat::from_v2(
+            "anon 100\nfile 200\nfile_mapped 30\nfile_dirty 4\nfile_writeback 5\nanon_thp 6\nshmem 7\nslab_reclaimable 8\nslab_unreclaimable 9\n",
+        );
+        assert_eq!(s.cached, 200);
+        assert_eq!(s.mapped, 30);
+        assert_eq!(s.dirty, 4);
+        assert_eq!(s.writeback, 5);
+        assert_eq!(s.anon_thp, 6);
+        assert_eq!(s.anon, Some(100));
+        assert_eq!(s.slab, Some(17));
+    }
+
+    #[test]
+    fn v1_exact_keys() {
+        let s = MemStat::from_v1("total_rss 100\ntotal_rss_huge 50\ntotal_cache 10\nrss 1\n");
+        assert_eq!(s.anon, Some(100));
+        assert_eq!(s.anon_thp, 50);
+        assert_eq!(s.cached, 10);
+    }
+
+    #[test]
+    fn swap_rules() {
+        let mut m = Memory {
+            v1: false,
+            limit: Limit::Value(256 << 20),
+            usage: 0,
+            stat: MemStat::default(),
+            swap: Some(Swap { limit: Limit::Value(32 << 20), used: 1 << 20, swappiness_zero: false }),
+        };
+        assert_eq!(swap_kb(&m, 65536), Some((32768, 1024)));
+        m.swap.as_mut().unwrap().limit = Limit::Max;
+        assert_eq!(swap_kb(&m, 65536), Some((65536, 1024)));
+        m.swap.as_mut().unwrap().swappiness_zero = true;
+        assert_eq!(swap_kb(&m, 65536), Some((1024, 1024)));
+        m.swap = None;
+        assert_eq!(swap_kb(&m, 65536), None);
+    }
+}

@@ -1,0 +1,145 @@
+//! The generated files under `/proc`: one module per file, each with a gather step (cgroup
+//! reads through [`crate::hostfs::HostFs`]) and a pure render step tested on fixture text.
+//!
+//! [`render`] is the common pipeline: virtualization off → host file; otherwise resolve the
+//! caller's container, run the file's module, and on any error log it and serve the host file.
+
+pub mod cpuinfo;
+pub mod diskstats;
+pub mod loadavg;
+pub mod meminfo;
+pub mod pressure;
+pub mod slabinfo;
+pub mod stat;
+pub mod swaps;
+pub mod uptime;
+
+use crate::cgroup::{CgroupDir, Controller};
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::Lxcfs;
+
+/// A generated file directly under `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProcFile {
+    /// `/proc/cpuinfo`
+    Cpuinfo,
+    /// `/proc/diskstats`
+    Diskstats,
+    /// `/proc/loadavg`
+    Loadavg,
+    /// `/proc/meminfo`
+    Meminfo,
+    /// `/proc/slabinfo`
+    Slabinfo,
+    /// `/proc/stat`
+    Stat,
+    /// `/proc/swaps`
+    Swaps,
+    /// `/proc/uptime`
+    Uptime,
+}
+
+impl ProcFile {
+    /// The file for a name under `/proc`.
+    pub fn from_name(name: &str) -> Option<ProcFile> {
+        Some(match name {
+            "cpuinfo" => ProcFile::Cpuinfo,
+            "diskstats" => ProcFile::Diskstats,
+            "loadavg" => ProcFile::Loadavg,
+            "meminfo" => ProcFile::Meminfo,
+            "slabinfo" => ProcFile::Slabinfo,
+            "stat" => ProcFile::Stat,
+            "swaps" => ProcFile::Swaps,
+            "uptime" => ProcFile::Uptime,
+            _ => return None,
+        })
+    }
+
+    /// The host's file (`/proc/meminfo`).
+    pub fn host_path(self) -> &'static str {
+        match self {
+            ProcFile::Cpuinfo => "/proc/cpuinfo",
+            ProcFile::Diskstats => "/proc/diskstats",
+            ProcFile::Loadavg => "/proc/loadavg",
+            ProcFile::Meminfo => "/proc/meminfo",
+            ProcFile::Slabinfo => "/proc/slabinfo",
+            ProcFile::Stat => "/proc/stat",
+            ProcFile::Swaps => "/proc/swaps",
+            ProcFile::Uptime => "/proc/uptime",
+        }
+    }
+}
+
+/// Reads a host file for serving; an unreadable host file yields empty content.
+pub fn host_file(lx: &Lxcfs, path: &str) -> String {
+    lx.fs.read(path).unwrap_or_else(|e| {
+        tracing::debug!("host file {path} unreadable: {e}");
+        String::new()
+    })
+}
+
+/// Reads a host file that a renderer needs.
+///
+/// # Errors
+/// [`Error::Io`] with the path.
+pub fn read_host(lx: &Lxcfs, path: &str) -> Result<String> {
+    lx.fs.read(path).map_err(|e| Error::io(path, e))
+}
+
+/// The container's cgroup for controller `c`.
+///
+/// # Errors
+/// [`Error::NoController`] when the controller is not mounted or the container is not in it.
+pub fn cgroup<'a>(lx: &'a Lxcfs, c: &Container, ctrl: Controller) -> Result<CgroupDir<'a>> {
+    let h = lx.hierarchies.for_controller(ctrl).ok_or(Error::NoController(ctrl.name()))?;
+    CgroupDir::of(h, &c.membership).ok_or(Error::NoController(ctrl.name()))
+}
+
+/// The content of `file` for the caller thread `tid`; see the module documentation.
+pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> String {
+    if !lx.virtualizing() {
+        return host_file(lx, file.host_path());
+    }
+    let result = lx.container(tid).and_then(|c| match file {
+        ProcFile::Meminfo => read_meminfo(lx, &c),
+        ProcFile::Swaps => read_swaps(lx, &c),
+        ProcFile::Cpuinfo => cpuinfo::read(lx, &c),
+        ProcFile::Stat => stat::read(lx, &c),
+        ProcFile::Uptime => uptime::read(lx, &c),
+        ProcFile::Diskstats => diskstats::read(lx, &c),
+        ProcFile::Loadavg => loadavg::read(lx, &c),
+        ProcFile::Slabinfo => slabinfo::read(lx, &c),
+    });
+    match result {
+        Ok(s) => s,
+        Err(e) => {
+            if e.is_missing() {
+                tracing::debug!("{}: serving the host file: {e}", file.host_path());
+            } else {
+                tracing::warn!("{}: serving the host file: {e}", file.host_path());
+            }
+            host_file(lx, file.host_path())
+        }
+    }
+}
+
+fn read_meminfo(lx: &Lxcfs, c: &Container) -> Result<String> {
+    let dir = cgroup(lx, c, Controller::Memory)?;
+    let mem = crate::memory::read(&lx.fs, &dir)?;
+    let host = read_host(lx, "/proc/meminfo")?;
+    let opts = meminfo::MeminfoOptions {
+        swap_off: lx.options.swap_off,
+        zswap_off: lx.options.zswap_off,
+    };
+    Ok(meminfo::render(&host, &mem, opts))
+}
+
+fn read_swaps(lx: &Lxcfs, c: &Container) -> Result<String> {
+    let dir = cgroup(lx, c, Controller::Memory)?;
+    let mem = crate::memory::read(&lx.fs, &dir)?;
+    let host = read_host(lx, "/proc/meminfo")?;
+    let host_swap =
+        lxcfs_formats::meminfo::parse(&host).get("SwapTotal").copied().unwrap_or(0);
+    Ok(swaps::render(&mem, host_swap, lx.options.swap_off))
+}

@@ -1,0 +1,3 @@
+//! Generated files under `/sys`.
+
+pub mod cpu;
