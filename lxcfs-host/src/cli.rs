@@ -9,11 +9,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, CommandFactory, Parser};
 
 /// Installed location of the library, fixed at build time by `LXCFS_LIBDIR` (meson passes
-/// `<prefix>/<libdir>`); `/usr/lib` when unset.
-pub const DEFAULT_LIBRARY: &str = match option_env!("LXCFS_LIBDIR") {
-    Some(_) => concat!(env!("LXCFS_LIBDIR"), "/lxcfs/liblxcfs.so"),
-    None => "/usr/lib/lxcfs/liblxcfs.so",
-};
+/// `<prefix>/<libdir>`): `<libdir>/lxcfs/liblxcfs.so`, `/usr/lib/lxcfs/liblxcfs.so` by default.
+pub const DEFAULT_LIBRARY: &str = env!("LXCFS_DEFAULT_LIBRARY");
 
 /// Default runtime directory (`--runtime-dir`), as upstream's meson `runtime-path`.
 pub const DEFAULT_RUNTIME_DIR: &str = "/run";

@@ -1,0 +1,231 @@
+//! The daemon's life: find and load the library, take the pid file, mount, serve, handle
+//! signals (SIGUSR1 reload, SIGUSR2 toggle, SIGTERM/SIGINT/SIGHUP unmount and exit), clean up.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuser::{Config as FuseConfig, MountOption, SessionACL};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+use crate::cli::{Config, FuseOption, DEFAULT_LIBRARY};
+use crate::fuse::LxcfsFs;
+use crate::pidfile::PidFile;
+use crate::plugin::{InitOptions, LibraryInfo, Plugin};
+
+/// Errors that stop the daemon before or while mounting.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// No library file was found.
+    #[error("liblxcfs.so not found (looked at {0})")]
+    NoLibrary(String),
+    /// The library could not be loaded.
+    #[error(transparent)]
+    Load(#[from] crate::plugin::LoadError),
+    /// The pid file is held by another instance or cannot be written.
+    #[error(transparent)]
+    PidFile(#[from] crate::pidfile::PidFileError),
+    /// Mounting failed.
+    #[error("cannot mount {path}: {source}")]
+    Mount {
+        /// Mount point.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handling could not be set up.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Finds the library: `--library`, else the installed path, else beside the executable.
+///
+/// # Errors
+/// [`DaemonError::NoLibrary`] naming every place looked at.
+pub fn find_library(explicit: Option<&Path>) -> Result<PathBuf, DaemonError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let mut tried = vec![PathBuf::from(DEFAULT_LIBRARY)];
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        tried.push(dir.join("liblxcfs.so"));
+    }
+    tried.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
+        DaemonError::NoLibrary(
+            tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        )
+    })
+}
+
+/// Loads the library at `path` just to read its identity (for `--version`).
+///
+/// # Errors
+/// The [`crate::plugin::LoadError`].
+pub fn library_info(path: &Path) -> Result<LibraryInfo, crate::plugin::LoadError> {
+    crate::plugin::peek(path)
+}
+
+fn init_options(cfg: &Config, max_log_level: u32) -> InitOptions {
+    use lxcfs_abi::opt;
+    let mut flags = 0;
+    for (on, bit) in [
+        (cfg.swap_off, opt::SWAP_OFF),
+        (cfg.zswap_off, opt::ZSWAP_OFF),
+        (cfg.cfs, opt::CFS),
+        (cfg.loadavg, opt::LOADAVG),
+        (cfg.psi_poll, opt::PSI_POLL),
+        (cfg.pidfd, opt::PIDFD),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    InitOptions {
+        flags,
+        runtime_dir: cfg.runtime_dir.to_string_lossy().into_owned(),
+        root: "/".into(),
+        max_log_level,
+    }
+}
+
+fn mount_options(cfg: &Config) -> Vec<MountOption> {
+    let mut fsname = "lxcfs".to_string();
+    let mut opts = Vec::new();
+    for o in &cfg.fuse_options {
+        match o {
+            FuseOption::FsName(n) => fsname = n.clone(),
+            FuseOption::Pass(p) => opts.push(match p.as_str() {
+                "ro" => MountOption::RO,
+                "rw" => MountOption::RW,
+                "dev" => MountOption::Dev,
+                "nodev" => MountOption::NoDev,
+                "suid" => MountOption::Suid,
+                "nosuid" => MountOption::NoSuid,
+                "exec" => MountOption::Exec,
+                "noexec" => MountOption::NoExec,
+                "atime" => MountOption::Atime,
+                "noatime" => MountOption::NoAtime,
+                "sync" => MountOption::Sync,
+                "async" => MountOption::Async,
+                "dirsync" => MountOption::DirSync,
+                "default_permissions" => MountOption::DefaultPermissions,
+                other => MountOption::CUSTOM(other.to_string()),
+            }),
+        }
+    }
+    opts.insert(0, MountOption::FSName(fsname));
+    opts.insert(1, MountOption::CUSTOM("subtype=lxcfs".into()));
+    opts
+}
+
+/// Lazily unmounts a dead FUSE mount (`ENOTCONN`, left by a crashed daemon) on `path`.
+pub fn clean_stale_mount(path: &Path) {
+    if let Err(e) = std::fs::metadata(path) {
+        if e.raw_os_error() == Some(libc::ENOTCONN) {
+            tracing::warn!("{}: stale FUSE mount found; detaching it", path.display());
+            if let Err(e) = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+                tracing::error!("{}: cannot detach stale mount: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// Number of library worker threads per generation.
+const WORKERS: usize = 4;
+/// Number of FUSE event-loop threads.
+const FUSE_THREADS: usize = 2;
+/// How long to wait for the session to end after unmounting before exiting anyway (bind
+/// mounts in containers can keep the connection alive).
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the daemon until a terminating signal. Returns when the filesystem is unmounted.
+///
+/// # Errors
+/// [`DaemonError`] for anything that prevents serving; nothing is left mounted.
+pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
+    let lib_path = find_library(cfg.library.as_deref())?;
+    let pidfile = PidFile::acquire(&cfg.pidfile)?;
+    let plugin =
+        Arc::new(Plugin::load(&lib_path, init_options(&cfg, max_log_level), WORKERS)?);
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
+        .map_err(DaemonError::Signals)?;
+
+    if !cfg.mountpoint.exists() {
+        let _ = std::fs::create_dir_all(&cfg.mountpoint);
+    }
+    clean_stale_mount(&cfg.mountpoint);
+    let fs = LxcfsFs::new(plugin.clone(), cfg.psi_poll);
+    let mut fcfg = FuseConfig::default();
+    fcfg.mount_options = mount_options(&cfg);
+    fcfg.acl = SessionACL::All;
+    fcfg.n_threads = Some(FUSE_THREADS);
+    fcfg.clone_fd = true;
+    let mut session = fuser::Session::new(fs, &cfg.mountpoint, &fcfg)
+        .map_err(|e| DaemonError::Mount { path: cfg.mountpoint.clone(), source: e })?;
+    let mut unmounter = session.unmount_callable();
+    tracing::info!("mounted lxcfs on {}", cfg.mountpoint.display());
+
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let runner = std::thread::Builder::new()
+        .name("fuse-session".into())
+        .spawn(move || {
+            if let Err(e) = session.run() {
+                tracing::error!("FUSE session ended with an error: {e}");
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| DaemonError::Mount { path: cfg.mountpoint.clone(), source: e })?;
+
+    let ticker = if cfg.loadavg { Some(crate::loadavg::Ticker::start(plugin.clone())) } else { None };
+
+    let mut virtualizing = true;
+    for sig in signals.forever() {
+        match sig {
+            SIGUSR1 => match plugin.reload() {
+                Ok(r) => tracing::info!(
+                    "reloaded liblxcfs: {} (build {}) -> {} (build {}) in {:.1} ms{}",
+                    r.old.version,
+                    r.old.build_id,
+                    r.new.version,
+                    r.new.build_id,
+                    r.pause.as_secs_f64() * 1000.0,
+                    if r.old_unloaded { "" } else { " (old image could not be unloaded)" }
+                ),
+                Err(e) => tracing::error!("reload refused, still serving the previous library: {e}"),
+            },
+            SIGUSR2 => {
+                virtualizing = !virtualizing;
+                plugin.set_virtualization(virtualizing);
+                tracing::info!(
+                    "switched to {}virtualization mode",
+                    if virtualizing { "" } else { "non-" }
+                );
+            }
+            _ => {
+                tracing::info!("signal {sig}: unmounting {}", cfg.mountpoint.display());
+                break;
+            }
+        }
+        if done_rx.try_recv().is_ok() {
+            tracing::warn!("the filesystem was unmounted from outside; exiting");
+            break;
+        }
+    }
+
+    drop(ticker);
+    if let Err(e) = unmounter.unmount() {
+        tracing::warn!("{}: busy ({e}); detaching lazily", cfg.mountpoint.display());
+        let _ = nix::mount::umount2(&cfg.mountpoint, nix::mount::MntFlags::MNT_DETACH);
+    }
+    if done_rx.recv_timeout(EXIT_GRACE).is_ok() {
+        let _ = runner.join();
+    } else {
+        tracing::warn!("containers still hold the filesystem; exiting anyway");
+    }
+    plugin.shutdown();
+    drop(pidfile);
+    Ok(())
+}

@@ -1,0 +1,704 @@
+//! The fuser filesystem: maps FUSE operations onto library jobs.
+//!
+//! The host owns the inode table (path ↔ inode number, stable across library reloads), open
+//! file snapshots and directory listings, and PSI trigger descriptors. Operations that need the
+//! library are queued as jobs to the current generation ([`crate::plugin`]); the job answers
+//! the kernel itself, so fuser's threads never run library code.
+//!
+//! # Snapshot rule
+//! A file's content is rendered once at open. Every read is served from that snapshot, at any
+//! offset and size, so a reader never sees two renders stitched together. A read at offset 0
+//! after the previous pass reached end-of-file starts a new snapshot, as the kernel's seq_file
+//! does: tools that keep the file open and rewind (procps `top`, `free -s`) see fresh values.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, KernelConfig, LockOwner, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll, ReplyWrite, Request,
+    WriteFlags,
+};
+use lxcfs_abi::{kind, open_flags, Attr, Bytes, Caller, DirSink, OpenReply, VecSink};
+
+use crate::plugin::{Lib, Plugin};
+use crate::psi::Trigger;
+
+/// Entry and attribute time-to-live, as upstream lxcfs (0.5 s).
+pub const TTL: Duration = Duration::from_millis(500);
+
+/// Path ↔ inode table. Inode 1 is `/`; numbers are never reused.
+#[derive(Debug, Default)]
+pub struct Inodes {
+    inner: RwLock<InodeTable>,
+}
+
+#[derive(Debug, Default)]
+struct InodeTable {
+    by_path: HashMap<String, u64>,
+    paths: Vec<String>,
+}
+
+impl Inodes {
+    /// A table holding only the root.
+    pub fn new() -> Inodes {
+        let t = InodeTable { by_path: HashMap::from([("/".to_string(), 1)]), paths: vec!["/".into()] };
+        Inodes { inner: RwLock::new(t) }
+    }
+
+    /// The path of `ino`.
+    pub fn path(&self, ino: u64) -> Option<String> {
+        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        t.paths.get(ino.checked_sub(1)? as usize).cloned()
+    }
+
+    /// The inode of `path`, allocating one on first sight.
+    pub fn ino(&self, path: &str) -> u64 {
+        if let Some(i) = self.inner.read().unwrap_or_else(|e| e.into_inner()).by_path.get(path) {
+            return *i;
+        }
+        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = t.by_path.get(path) {
+            return *i;
+        }
+        t.paths.push(path.to_string());
+        let ino = t.paths.len() as u64;
+        t.by_path.insert(path.to_string(), ino);
+        ino
+    }
+}
+
+/// Joins a directory path and an entry name.
+fn child(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// One open file or directory.
+#[derive(Debug)]
+struct Handle {
+    path: String,
+    content: Arc<Vec<u8>>,
+    /// The previous read pass reached end-of-file.
+    at_eof: bool,
+    /// Directory listing (name, kind, ino) for opendir handles.
+    entries: Vec<(String, u32, u64)>,
+    /// PSI-capable open (`--enable-psi-poll` pressure file).
+    psi_capable: bool,
+    /// The armed trigger, once written.
+    trigger: Option<Arc<Trigger>>,
+}
+
+/// The filesystem state shared by fuser threads and jobs.
+#[derive(Debug)]
+pub struct Shared {
+    /// The library.
+    pub plugin: Arc<Plugin>,
+    /// Inode table.
+    pub inodes: Inodes,
+    handles: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+    /// `--enable-psi-poll`.
+    pub psi_poll: bool,
+}
+
+/// The fuser filesystem.
+#[derive(Debug)]
+pub struct LxcfsFs {
+    shared: Arc<Shared>,
+}
+
+impl LxcfsFs {
+    /// A filesystem serving through `plugin`.
+    pub fn new(plugin: Arc<Plugin>, psi_poll: bool) -> LxcfsFs {
+        LxcfsFs {
+            shared: Arc::new(Shared {
+                plugin,
+                inodes: Inodes::new(),
+                handles: Mutex::new(HashMap::new()),
+                next_fh: AtomicU64::new(1),
+                psi_poll,
+            }),
+        }
+    }
+
+    /// The shared state (for tests and the PSI notifier).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Queues `f` on the library. When no library is loaded the job, and with it the reply
+    /// it owns, is dropped, which answers EIO.
+    fn run(&self, f: impl FnOnce(&Lib, &Shared) + Send + 'static) {
+        let shared = self.shared.clone();
+        if let Err(job) = self.shared.plugin.submit(Box::new(move |lib| f(lib, &shared))) {
+            tracing::error!("no library loaded; answering EIO");
+            drop(job);
+        }
+    }
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller { tid: req.pid(), uid: req.uid(), gid: req.gid() }
+}
+
+fn errno(rc: i32) -> Errno {
+    Errno::from_i32(if rc < 0 { -rc } else { libc::EIO })
+}
+
+/// Calls the library's getattr.
+fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
+    let mut a = Attr::default();
+    // SAFETY: generation worker; pointers valid for the call.
+    let rc = unsafe { (lib.vtable().getattr)(lib.state(), c, Bytes::new(path.as_bytes()), &mut a) };
+    if rc < 0 {
+        Err(errno(rc))
+    } else {
+        Ok(a)
+    }
+}
+
+/// Calls the library's read (whole-file render).
+fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
+    let mut sink = VecSink::with_capacity(4096);
+    let s = sink.sink();
+    // SAFETY: generation worker; the sink outlives the call.
+    let rc = unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), &s) };
+    if rc < 0 {
+        Err(errno(rc))
+    } else {
+        Ok(sink.into_inner())
+    }
+}
+
+fn file_attr(ino: u64, a: &Attr, req_uid: u32, req_gid: u32) -> FileAttr {
+    let _ = (req_uid, req_gid);
+    let now = SystemTime::now();
+    FileAttr {
+        ino: INodeNo(ino),
+        size: a.size,
+        blocks: 0,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        crtime: now,
+        kind: match a.kind {
+            kind::DIR => FileType::Directory,
+            kind::SYMLINK => FileType::Symlink,
+            _ => FileType::RegularFile,
+        },
+        perm: a.perm as u16,
+        nlink: a.nlink,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn file_type(k: u32) -> FileType {
+    match k {
+        kind::DIR => FileType::Directory,
+        kind::SYMLINK => FileType::Symlink,
+        _ => FileType::RegularFile,
+    }
+}
+
+unsafe extern "C" fn dir_add(ctx: *mut std::ffi::c_void, name: *const u8, len: usize, k: u32) {
+    // SAFETY: `ctx` is the `Vec` passed by `opendir` below, alive for the call; `name` is a
+    // valid slice per the ABI contract.
+    unsafe {
+        let v = &mut *ctx.cast::<Vec<(String, u32)>>();
+        let n = Bytes { ptr: name, len }.as_slice();
+        v.push((String::from_utf8_lossy(n).into_owned(), k));
+    }
+}
+
+impl Filesystem for LxcfsFs {
+    fn init(&mut self, _req: &Request, _config: &mut KernelConfig) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(ppath) = self.shared.inodes.path(parent.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let Some(name) = name.to_str().filter(|n| !n.contains('/')) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let path = child(&ppath, name);
+        let c = caller(req);
+        let (uid, gid) = (req.uid(), req.gid());
+        self.run(
+            move |lib, sh| {
+                match lib_getattr(lib, &c, &path) {
+                    Ok(a) => {
+                        let ino = sh.inodes.ino(&path);
+                        reply.entry(&TTL, &file_attr(ino, &a, uid, gid), Generation(0));
+                    }
+                    Err(e) => reply.error(e),
+                }
+            });
+    }
+
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let Some(path) = self.shared.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let c = caller(req);
+        let (uid, gid) = (req.uid(), req.gid());
+        self.run(
+            move |lib, _| {
+                match lib_getattr(lib, &c, &path) {
+                    Ok(a) => reply.attr(&TTL, &file_attr(ino.0, &a, uid, gid)),
+                    Err(e) => reply.error(e),
+                }
+            }
+        );
+    }
+
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let Some(path) = self.shared.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let c = caller(req);
+        self.run(
+            move |lib, _| {
+                let mut sink = VecSink::new();
+                let s = sink.sink();
+                // SAFETY: generation worker; sink alive for the call.
+                let rc = unsafe {
+                    (lib.vtable().readlink)(lib.state(), &c, Bytes::new(path.as_bytes()), &s)
+                };
+                if rc < 0 {
+                    reply.error(errno(rc))
+                } else {
+                    reply.data(&sink.into_inner())
+                }
+            }
+        );
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let Some(path) = self.shared.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let c = caller(req);
+        self.run(
+            move |lib, sh| {
+                let mut out = OpenReply::default();
+                // SAFETY: generation worker; pointers valid for the call.
+                let rc = unsafe {
+                    (lib.vtable().open)(lib.state(), &c, Bytes::new(path.as_bytes()), flags.0, &mut out)
+                };
+                if rc < 0 {
+                    return reply.error(errno(rc));
+                }
+                let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
+                let content = match lib_read(lib, &c, &path) {
+                    Ok(b) => b,
+                    Err(e) => return reply.error(e),
+                };
+                let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
+                let h = Handle {
+                    path,
+                    content: Arc::new(content),
+                    at_eof: false,
+                    entries: Vec::new(),
+                    psi_capable,
+                    trigger: None,
+                };
+                sh.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, h);
+                let mut f = FopenFlags::FOPEN_NOFLUSH;
+                if out.flags & open_flags::DIRECT_IO != 0 {
+                    f |= FopenFlags::FOPEN_DIRECT_IO;
+                }
+                reply.opened(FileHandle(fh), f);
+            }
+        );
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let (content, refresh_path) = {
+            let mut hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get_mut(&fh.0) else { return reply.error(Errno::EBADF) };
+            if offset == 0 && h.at_eof {
+                h.at_eof = false;
+                (None, Some(h.path.clone()))
+            } else {
+                let c = h.content.clone();
+                if serve_end(&c, offset, size) {
+                    h.at_eof = true;
+                }
+                (Some(c), None)
+            }
+        };
+        if let Some(c) = content {
+            return reply.data(slice(&c, offset, size));
+        }
+        let Some(path) = refresh_path else { return reply.error(Errno::EIO) };
+        let c = caller(req);
+        self.run(
+            move |lib, sh| {
+                match lib_read(lib, &c, &path) {
+                    Ok(bytes) => {
+                        let bytes = Arc::new(bytes);
+                        if let Some(h) =
+                            sh.handles.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&fh.0)
+                        {
+                            h.content = bytes.clone();
+                            h.at_eof = serve_end(&bytes, 0, size);
+                        }
+                        reply.data(slice(&bytes, 0, size));
+                    }
+                    Err(e) => reply.error(e),
+                }
+            }
+        );
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let (path, psi_capable, armed) = {
+            let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+            (h.path.clone(), h.psi_capable, h.trigger.is_some())
+        };
+        let c = caller(req);
+        let data = data.to_vec();
+        if !psi_capable {
+            return self.run(
+                move |lib, _| {
+                    // SAFETY: generation worker; slices valid for the call.
+                    let rc = unsafe {
+                        (lib.vtable().write)(
+                            lib.state(),
+                            &c,
+                            Bytes::new(path.as_bytes()),
+                            Bytes::new(&data),
+                            offset,
+                        )
+                    };
+                    if rc < 0 {
+                        reply.error(errno(rc))
+                    } else {
+                        reply.written(rc as u32)
+                    }
+                }
+            );
+        }
+        if armed {
+            return reply.error(Errno::EBUSY);
+        }
+        if offset != 0 || data.is_empty() {
+            return reply.error(Errno::EINVAL);
+        }
+        self.run(
+            move |lib, sh| {
+                let (mut target, mut text) = (VecSink::new(), VecSink::new());
+                let (ts, xs) = (target.sink(), text.sink());
+                // SAFETY: generation worker; sinks and slices alive for the call.
+                let rc = unsafe {
+                    (lib.vtable().psi_trigger)(
+                        lib.state(),
+                        &c,
+                        Bytes::new(path.as_bytes()),
+                        Bytes::new(&data),
+                        &ts,
+                        &xs,
+                    )
+                };
+                if rc < 0 {
+                    return reply.error(errno(rc));
+                }
+                let target = String::from_utf8_lossy(&target.into_inner()).into_owned();
+                let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
+                match Trigger::arm(&target, &text) {
+                    Ok(t) => {
+                        let mut hs = sh.handles.lock().unwrap_or_else(|e| e.into_inner());
+                        match hs.get_mut(&fh.0) {
+                            Some(h) if h.trigger.is_none() => {
+                                h.trigger = Some(Arc::new(t));
+                                reply.written(data.len() as u32);
+                            }
+                            Some(_) => reply.error(Errno::EBUSY),
+                            None => reply.error(Errno::EBADF),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("PSI trigger on {target}: {e}");
+                        reply.error(Errno::from(e))
+                    }
+                }
+            }
+        );
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let h = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh.0);
+        drop(h);
+        reply.ok();
+    }
+
+    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _d: bool, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let Some(path) = self.shared.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let c = caller(req);
+        self.run(
+            move |lib, sh| {
+                let mut list: Vec<(String, u32)> = Vec::new();
+                let sink = DirSink { ctx: (&mut list as *mut Vec<(String, u32)>).cast(), add: dir_add };
+                // SAFETY: generation worker; `list` outlives the call.
+                let rc =
+                    unsafe { (lib.vtable().readdir)(lib.state(), &c, Bytes::new(path.as_bytes()), &sink) };
+                if rc < 0 {
+                    return reply.error(errno(rc));
+                }
+                let parent = match path.rfind('/') {
+                    Some(0) | None => "/".to_string(),
+                    Some(i) => path[..i].to_string(),
+                };
+                let mut entries = vec![
+                    (".".to_string(), kind::DIR, ino.0),
+                    ("..".to_string(), kind::DIR, sh.inodes.ino(&parent)),
+                ];
+                let mut seen = std::collections::HashSet::new();
+                for (name, k) in list {
+                    if name == "." || name == ".." || !seen.insert(name.clone()) {
+                        continue;
+                    }
+                    let i = sh.inodes.ino(&child(&path, &name));
+                    entries.push((name, k, i));
+                }
+                let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
+                let h = Handle {
+                    path,
+                    content: Arc::new(Vec::new()),
+                    at_eof: false,
+                    entries,
+                    psi_capable: false,
+                    trigger: None,
+                };
+                sh.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, h);
+                reply.opened(FileHandle(fh), FopenFlags::empty());
+            }
+        );
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+        for (i, (name, k, ino)) in h.entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(*ino), (i + 1) as u64, file_type(*k), name) {
+                break;
+            }
+        }
+        drop(hs);
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.shared.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh.0);
+        reply.ok();
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let Some(path) = self.shared.inodes.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let c = caller(req);
+        self.run(
+            move |lib, _| {
+                // SAFETY: generation worker.
+                let rc = unsafe {
+                    (lib.vtable().access)(lib.state(), &c, Bytes::new(path.as_bytes()), mask.bits())
+                };
+                if rc < 0 {
+                    reply.error(errno(rc))
+                } else {
+                    reply.ok()
+                }
+            }
+        );
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let under_sys = self.shared.inodes.path(ino.0).is_some_and(|p| p.starts_with("/sys"));
+        reply.error(if under_sys { Errno::EACCES } else { Errno::EPERM });
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EPERM);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EPERM);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EPERM);
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        ph: PollNotifier,
+        _events: PollEvents,
+        flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        if !self.shared.psi_poll {
+            return reply.error(Errno::ENOSYS);
+        }
+        let trigger = {
+            let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+            if !h.psi_capable {
+                return reply.poll(PollEvents::POLLIN | PollEvents::POLLRDNORM);
+            }
+            h.trigger.clone()
+        };
+        match trigger {
+            None => reply.poll(PollEvents::POLLERR | PollEvents::POLLPRI),
+            Some(t) => {
+                let notify = flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY).then_some(ph);
+                reply.poll(t.poll(notify));
+            }
+        }
+    }
+}
+
+/// `content[offset..offset+size]`, clamped.
+fn slice(content: &[u8], offset: u64, size: u32) -> &[u8] {
+    let start = (offset as usize).min(content.len());
+    let end = start.saturating_add(size as usize).min(content.len());
+    &content[start..end]
+}
+
+/// Whether a read of `size` at `offset` reaches the end of `content`.
+fn serve_end(content: &[u8], offset: u64, size: u32) -> bool {
+    (offset as usize).saturating_add(size as usize) >= content.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inode_table_is_stable() {
+        let t = Inodes::new();
+        assert_eq!(t.ino("/"), 1);
+        let a = t.ino("/proc");
+        let b = t.ino("/proc/meminfo");
+        assert_eq!(t.ino("/proc"), a);
+        assert_eq!(t.path(b).unwrap(), "/proc/meminfo");
+        assert_eq!(t.path(0), None);
+        assert_eq!(t.path(999), None);
+    }
+
+    #[test]
+    fn slicing_and_eof() {
+        let c = b"0123456789";
+        assert_eq!(slice(c, 5, 3), b"567");
+        assert_eq!(slice(c, 8, 10), b"89");
+        assert_eq!(slice(c, 20, 10), b"");
+        assert!(serve_end(c, 8, 10));
+        assert!(!serve_end(c, 0, 4));
+        assert_eq!(child("/", "proc"), "/proc");
+        assert_eq!(child("/proc", "meminfo"), "/proc/meminfo");
+    }
+}

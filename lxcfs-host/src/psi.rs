@@ -1,0 +1,116 @@
+//! PSI triggers (`--enable-psi-poll`): the host side.
+//!
+//! The library validates a trigger written to `proc/pressure/<res>` and names the container
+//! cgroup's `<res>.pressure` file; the host opens that file, writes the trigger
+//! (Documentation/accounting/psi.rst "Userspace monitors"), and owns the descriptor, so armed
+//! triggers and pending poll handles survive library reloads. One waiter thread per trigger
+//! blocks in poll(2) for `POLLPRI`, records the event and wakes the kernel's pending FUSE poll
+//! with `FUSE_NOTIFY_POLL`; dropping the trigger (release) cancels the waiter through a pipe.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use fuser::{PollEvents, PollNotifier};
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+
+#[derive(Debug, Default)]
+struct State {
+    fired: AtomicBool,
+    pending: Mutex<Option<PollNotifier>>,
+}
+
+/// An armed trigger.
+#[derive(Debug)]
+pub struct Trigger {
+    state: Arc<State>,
+    cancel: Option<OwnedFd>,
+    waiter: Option<JoinHandle<()>>,
+}
+
+impl Trigger {
+    /// Opens `target` (a cgroup `*.pressure` file), writes `text` and starts the waiter.
+    ///
+    /// # Errors
+    /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
+    /// vanished cgroup).
+    pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
+        let fd = open(target, OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())?;
+        let mut file = std::fs::File::from(fd);
+        let mut buf = text.as_bytes().to_vec();
+        buf.push(0);
+        file.write_all(&buf)?;
+        let fd = OwnedFd::from(file);
+        let (cancel_r, cancel_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let state = Arc::new(State::default());
+        let st = state.clone();
+        let waiter = std::thread::Builder::new().name("lxcfs-psi".into()).spawn(move || {
+            wait_loop(&fd, &cancel_r, &st);
+        })?;
+        Ok(Trigger { state, cancel: Some(cancel_w), waiter: Some(waiter) })
+    }
+
+    /// Answers a FUSE poll: `POLLPRI` when an event fired since the last poll; otherwise no
+    /// events, and `notify` (when the kernel asked to be notified) is kept for the next event.
+    pub fn poll(&self, notify: Option<PollNotifier>) -> PollEvents {
+        if self.state.fired.swap(false, Ordering::AcqRel) {
+            return PollEvents::POLLPRI;
+        }
+        if let Some(n) = notify {
+            *self.state.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+            // An event may have fired between the check above and storing the handle.
+            if self.state.fired.swap(false, Ordering::AcqRel) {
+                self.state.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                return PollEvents::POLLPRI;
+            }
+        }
+        PollEvents::empty()
+    }
+}
+
+fn wait_loop(fd: &OwnedFd, cancel: &OwnedFd, st: &State) {
+    loop {
+        let mut fds = [
+            PollFd::new(fd.as_fd(), PollFlags::POLLPRI),
+            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::warn!("PSI trigger poll failed: {e}");
+                return;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        let r = fds[0].revents().unwrap_or(PollFlags::empty());
+        if r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR) {
+            st.fired.store(true, Ordering::Release);
+            if let Some(n) = st.pending.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = n.notify();
+            }
+        }
+        if r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL) {
+            // The cgroup went away: report once, then stop.
+            tracing::debug!("PSI trigger fd {} closed by the kernel", fd.as_raw_fd());
+            return;
+        }
+    }
+}
+
+impl Drop for Trigger {
+    fn drop(&mut self) {
+        if let Some(w) = self.cancel.take() {
+            let _ = nix::unistd::write(&w, b"x");
+        }
+        if let Some(t) = self.waiter.take() {
+            let _ = t.join();
+        }
+    }
+}
