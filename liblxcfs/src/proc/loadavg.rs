@@ -23,6 +23,16 @@ impl LoadAvgs {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Records to carry across a reload (see [`crate::state`]).
+    pub fn export(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Restores one exported record; `false` when it is not understood.
+    pub fn import(&self, _record: &str) -> bool {
+        false
+    }
 }
 
 /// Renders `/proc/loadavg` for container `c`.

@@ -1,0 +1,1 @@
+//! Mount tests (being written).
