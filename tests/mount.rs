@@ -1,1 +1,345 @@
-//! Mount tests (being written).
+//! The real thing: the daemon mounted with FUSE, real v1 memory cgroups with real limits, and
+//! real processes (shells, threads, processes in their own pid namespace) reading through the
+//! mount. Needs root and /dev/fuse (CI has both). Every test removes its cgroups and mount,
+//! also when it fails (Drop guards in the test kit).
+
+use std::io::Read;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::process::Command;
+use std::time::Duration;
+
+use lxcfs_testkit::{binaries, is_mounted, meminfo_value, Cgroup, Daemon, TempDir};
+
+const MIB: u64 = 1 << 20;
+
+fn unique(tag: &str) -> String {
+    format!("/lxcfs-test-{tag}-{}", std::process::id())
+}
+
+/// MemTotal in kB from meminfo text.
+fn memtotal(text: &str) -> u64 {
+    meminfo_value(text, "MemTotal").unwrap_or_else(|| panic!("no MemTotal in {text:?}"))
+}
+
+fn read_in(cg: &Cgroup, d: &Daemon, rel: &str) -> String {
+    cg.sh(&format!("cat {}", d.path(rel).display()))
+}
+
+#[test]
+fn memory_limit_256m() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("m256"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    let m = read_in(&cg, &d, "proc/meminfo");
+    assert_eq!(memtotal(&m), 262144, "{m}");
+    let free = meminfo_value(&m, "MemFree").unwrap();
+    assert!(free <= 262144 && free > 200_000, "MemFree {free}");
+    let swaps = read_in(&cg, &d, "proc/swaps");
+    assert!(swaps.starts_with("Filename\t"), "{swaps}");
+}
+
+#[test]
+fn parent_limit_bounds_a_child() {
+    let d = Daemon::start(&[]);
+    let parent = unique("parent");
+    let p = Cgroup::new(&parent, &["memory"]);
+    p.set("memory", "memory.limit_in_bytes", &(128 * MIB).to_string());
+    let c = Cgroup::new(&format!("{parent}/child"), &["memory"]);
+    c.set("memory", "memory.limit_in_bytes", &(512 * MIB).to_string());
+    assert_eq!(memtotal(&read_in(&c, &d, "proc/meminfo")), 131072);
+    drop(c);
+}
+
+#[test]
+fn reader_thread_resolves_to_its_process() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("thread"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(192 * MIB).to_string());
+    let script = format!(
+        "python3 -c \"import threading\nr=[]\nt=threading.Thread(target=lambda: \
+         r.append(open('{}').read()))\nt.start(); t.join(); print(r[0])\"",
+        d.path("proc/meminfo").display()
+    );
+    let out = cg.sh(&script);
+    assert_eq!(memtotal(&out), 196608, "{out}");
+}
+
+#[test]
+fn pid_namespace_uses_its_init_cgroup() {
+    let d = Daemon::start(&[]);
+    let base = unique("pidns");
+    let cg = Cgroup::new(&base, &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    let sub = Cgroup::new(&format!("{base}/sub"), &["memory"]);
+    sub.set("memory", "memory.limit_in_bytes", &(64 * MIB).to_string());
+    let meminfo = d.path("proc/meminfo");
+    // The init of the new namespace stays in `base`; a child moves to `base/sub` and still sees
+    // the container (init) limit, while a host process in `sub` sees its own 64 MiB.
+    let out = cg.sh_in_pidns(&format!(
+        "cat {m} | head -1; sh -c 'echo $$ > {sub}/cgroup.procs; cat {m} | head -1'",
+        m = meminfo.display(),
+        sub = sub.dir("memory").display()
+    ));
+    let totals: Vec<u64> = out.lines().map(memtotal).collect();
+    assert_eq!(totals, vec![262144, 262144], "{out}");
+    assert_eq!(memtotal(&read_in(&sub, &d, "proc/meminfo")), 65536);
+}
+
+#[test]
+fn concurrent_containers_see_only_their_own() {
+    let d = Daemon::start(&[]);
+    let a = Cgroup::new(&unique("conc-a"), &["memory"]);
+    a.set("memory", "memory.limit_in_bytes", &(100 * MIB).to_string());
+    let b = Cgroup::new(&unique("conc-b"), &["memory"]);
+    b.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let loop_script = |expect: u64| {
+        format!(
+            "i=0; while [ $i -lt 150 ]; do v=$(head -1 {m} | tr -s ' ' | cut -d' ' -f2); \
+             [ \"$v\" = {expect} ] || {{ echo BAD $v; exit 1; }}; i=$((i+1)); done; echo OK",
+            m = d.path("proc/meminfo").display()
+        )
+    };
+    let (sa, sb) = (loop_script(102400), loop_script(307200));
+    let ta = std::thread::spawn({
+        let s = format!("{} && {}", a.enter_script(), sa);
+        move || Command::new("sh").arg("-c").arg(s).output().unwrap()
+    });
+    let tb = std::thread::spawn({
+        let s = format!("{} && {}", b.enter_script(), sb);
+        move || Command::new("sh").arg("-c").arg(s).output().unwrap()
+    });
+    for (name, t) in [("a", ta), ("b", tb)] {
+        let o = t.join().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && out.contains("OK"), "{name}: {out}");
+    }
+}
+
+#[test]
+fn one_snapshot_per_open_at_any_offset() {
+    let d = Daemon::start(&[]);
+    let f = std::fs::File::open(d.path("proc/uptime")).unwrap();
+    // A pread past offset 0 before any read at 0 comes from the same snapshot as the rest.
+    let mut mid = [0u8; 4];
+    let n = f.read_at(&mut mid, 2).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let mut whole = Vec::new();
+    let mut f2 = &f;
+    f2.read_to_end(&mut whole).unwrap();
+    assert_eq!(&whole[2..2 + n], &mid[..n], "pread at 2 and the full read disagree");
+    // Reading in 7-byte chunks reassembles the same bytes as one read of a second open.
+    let g = std::fs::File::open(d.path("proc/meminfo")).unwrap();
+    let mut chunks = Vec::new();
+    let mut off = 0u64;
+    loop {
+        let mut buf = [0u8; 7];
+        let k = g.read_at(&mut buf, off).unwrap();
+        if k == 0 {
+            break;
+        }
+        chunks.extend_from_slice(&buf[..k]);
+        off += k as u64;
+    }
+    let text = String::from_utf8(chunks).unwrap();
+    assert!(text.starts_with("MemTotal:") && text.ends_with('\n'), "{text}");
+    assert_eq!(text.lines().count(), std::fs::read_to_string("/proc/meminfo").unwrap().lines().count());
+}
+
+#[test]
+fn rewinding_reader_sees_fresh_values() {
+    // procps keeps /proc/uptime open and re-reads it from offset 0: each pass is new.
+    let d = Daemon::start(&[]);
+    let f = std::fs::File::open(d.path("proc/uptime")).unwrap();
+    let mut buf = [0u8; 128];
+    let n1 = f.read_at(&mut buf, 0).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n1]).to_string();
+    assert_eq!(f.read_at(&mut buf, n1 as u64).unwrap(), 0, "EOF after the content");
+    std::thread::sleep(Duration::from_millis(1100));
+    let n2 = f.read_at(&mut buf, 0).unwrap();
+    let second = String::from_utf8_lossy(&buf[..n2]).to_string();
+    let up = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    assert!(up(&second) > up(&first), "{first:?} then {second:?}");
+}
+
+#[test]
+fn tree_and_modes_match_upstream() {
+    let d = Daemon::start(&[]);
+    let mode = |rel: &str| std::fs::metadata(d.path(rel)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(""), 0o755);
+    assert_eq!(mode("proc"), 0o555);
+    assert_eq!(mode("proc/pressure"), 0o555);
+    for f in ["cpuinfo", "diskstats", "loadavg", "meminfo", "slabinfo", "stat", "swaps", "uptime"] {
+        assert_eq!(mode(&format!("proc/{f}")), 0o444, "{f}");
+    }
+    for r in ["cpu", "io", "memory"] {
+        assert_eq!(mode(&format!("proc/pressure/{r}")), 0o444, "{r}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(d.path("proc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["cpuinfo", "diskstats", "loadavg", "meminfo", "pressure", "slabinfo", "stat", "swaps", "uptime"]
+    );
+    assert!(d.path("sys/devices/system/cpu/online").exists());
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = mi.lines().find(|l| l.contains(&*d.mnt.to_string_lossy())).unwrap();
+    assert!(line.contains(" - fuse.lxcfs lxcfs "), "{line}");
+    assert!(line.contains("allow_other"), "{line}");
+    // Writes are refused.
+    assert!(std::fs::write(d.path("proc/meminfo"), "x").is_err());
+    assert!(std::fs::create_dir(d.path("proc/new")).is_err());
+}
+
+#[test]
+fn disable_swap_flag_reports_no_swap() {
+    let d = Daemon::start(&["-u"]);
+    let cg = Cgroup::new(&unique("noswap"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    let m = read_in(&cg, &d, "proc/meminfo");
+    assert_eq!(meminfo_value(&m, "SwapTotal"), Some(0));
+    assert_eq!(read_in(&cg, &d, "proc/swaps").lines().count(), 1);
+}
+
+#[test]
+fn sigterm_unmounts_and_removes_the_pidfile() {
+    let mut d = Daemon::start(&[]);
+    assert!(d.pidfile.exists());
+    let st = d.stop().expect("daemon exits on SIGTERM");
+    assert!(st.success(), "exit status {st}");
+    assert!(!is_mounted(&d.mnt), "still mounted");
+    assert!(!d.pidfile.exists(), "pid file left behind");
+}
+
+#[test]
+fn busy_mount_is_detached_lazily_on_sigterm() {
+    let mut d = Daemon::start(&[]);
+    let mut holder = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cd {} && sleep 30", d.path("proc").display()))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let st = d.stop();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(st.is_some(), "daemon must exit even with a busy mount");
+    assert!(!is_mounted(&d.mnt), "busy mount not detached");
+}
+
+#[test]
+fn second_instance_on_the_same_pidfile_refuses() {
+    let d = Daemon::start(&[]);
+    let b = binaries();
+    let other = TempDir::new("second");
+    let out = Command::new(&b.lxcfs)
+        .arg("--library")
+        .arg(&b.lib)
+        .arg("-p")
+        .arg(&d.pidfile)
+        .arg(other.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("locked by another lxcfs"), "{err}");
+    assert!(!is_mounted(other.path()), "refused instance must not mount");
+}
+
+#[test]
+fn stale_mount_of_a_killed_daemon_is_cleaned_at_start() {
+    let b = binaries();
+    let mut first = Daemon::start(&[]);
+    let mnt = first.mnt.clone();
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    std::thread::sleep(Duration::from_millis(300));
+    let dead = std::fs::metadata(&mnt).err().and_then(|e| e.raw_os_error());
+    assert_eq!(dead, Some(libc::ENOTCONN), "a killed daemon leaves a dead mount");
+    let _ = first.stop();
+    // Start a new daemon on the same mount point.
+    let pid = first.dir.path().join("second.pid");
+    let log = std::fs::File::create(first.dir.path().join("second.log")).unwrap();
+    let mut child = Command::new(&b.lxcfs)
+        .arg("--library")
+        .arg(&b.lib)
+        .arg("-p")
+        .arg(&pid)
+        .arg(&mnt)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..200 {
+        if std::fs::read_to_string(mnt.join("proc/uptime")).is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let _ = nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH);
+    let log = std::fs::read_to_string(first.dir.path().join("second.log")).unwrap_or_default();
+    assert!(ok, "new daemon did not serve over the stale mount:\n{log}");
+    assert!(log.contains("stale FUSE mount"), "{log}");
+}
+
+#[test]
+fn missing_library_is_a_clear_error_before_mounting() {
+    let b = binaries();
+    let t = TempDir::new("nolib");
+    let out = Command::new(&b.lxcfs)
+        .arg("--library")
+        .arg("/nonexistent/liblxcfs.so")
+        .arg("-p")
+        .arg(t.path().join("p.pid"))
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/liblxcfs.so"), "{err}");
+    assert!(!is_mounted(t.path()));
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let b = binaries();
+    for args in [vec!["--bogus", "/mnt"], vec!["-d", "-f", "/mnt"], vec![]] {
+        let out = Command::new(&b.lxcfs).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} must fail");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(all.contains("Usage") || all.contains("usage"), "{args:?}: {all}");
+    }
+}
+
+#[test]
+fn version_names_host_and_library() {
+    let b = binaries();
+    let out = Command::new(&b.lxcfs).arg("--library").arg(&b.lib).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("lxcfs ") && s.contains("liblxcfs "), "{s}");
+}
+
+#[test]
+fn sigusr2_toggles_virtualization() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("usr2"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    assert_eq!(memtotal(&read_in(&cg, &d, "proc/meminfo")), 262144);
+    d.signal(nix::sys::signal::Signal::SIGUSR2);
+    d.wait_log("non-virtualization", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(100));
+    let host = memtotal(&std::fs::read_to_string("/proc/meminfo").unwrap());
+    assert_eq!(memtotal(&read_in(&cg, &d, "proc/meminfo")), host);
+    d.signal(nix::sys::signal::Signal::SIGUSR2);
+    d.wait_log("switched to virtualization", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(memtotal(&read_in(&cg, &d, "proc/meminfo")), 262144);
+}
