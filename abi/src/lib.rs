@@ -367,6 +367,9 @@ impl<'a> SinkWriter<'a> {
 /// [`VecSink::sink`] across, read the bytes back with [`VecSink::into_inner`].
 #[derive(Debug)]
 pub struct VecSink {
+    // Boxed so that the `Vec` header has a stable address: the C view holds a pointer to it
+    // and must stay valid when the `VecSink` itself is moved.
+    #[allow(clippy::box_collection)]
     buf: Box<Vec<u8>>,
 }
 
