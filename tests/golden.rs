@@ -48,8 +48,14 @@ fn golden_meminfo_and_swaps() {
         let f = Fixture::load(layout, Options::default());
         for (i, s) in SCENARIOS.iter().enumerate() {
             let (init, _, _) = pids(i);
-            assert_golden(&format!("expected/{layout}/{s}/meminfo"), &f.read(init, "/proc/meminfo"));
-            assert_golden(&format!("expected/{layout}/{s}/swaps"), &f.read(init, "/proc/swaps"));
+            assert_golden(
+                &format!("expected/{layout}/{s}/meminfo"),
+                &f.read(init, "/proc/meminfo"),
+            );
+            assert_golden(
+                &format!("expected/{layout}/{s}/swaps"),
+                &f.read(init, "/proc/swaps"),
+            );
         }
     }
 }
@@ -58,15 +64,39 @@ fn golden_meminfo_and_swaps() {
 fn memtotal_is_the_minimum_limit_on_every_layout() {
     for layout in LAYOUTS {
         let f = Fixture::load(layout, Options::default());
-        assert_eq!(val(&meminfo(&f, "limit256"), "MemTotal"), 262144, "{layout}");
-        assert_eq!(val(&meminfo(&f, "parent128"), "MemTotal"), 131072, "{layout}: parent limit");
-        assert_eq!(val(&meminfo(&f, "nolimit"), "MemTotal"), HOST_MEMTOTAL, "{layout}: no limit");
+        assert_eq!(
+            val(&meminfo(&f, "limit256"), "MemTotal"),
+            262144,
+            "{layout}"
+        );
+        assert_eq!(
+            val(&meminfo(&f, "parent128"), "MemTotal"),
+            131072,
+            "{layout}: parent limit"
+        );
+        assert_eq!(
+            val(&meminfo(&f, "nolimit"), "MemTotal"),
+            HOST_MEMTOTAL,
+            "{layout}: no limit"
+        );
         let m = meminfo(&f, "limit256");
         assert_eq!(val(&m, "MemFree"), 262144 - 65536, "{layout}");
-        assert_eq!(val(&m, "Mapped"), 3072, "{layout}: file_mapped/total_mapped_file");
-        assert_eq!(val(&m, "AnonHugePages"), 2048, "{layout}: anon_thp/total_rss_huge");
+        assert_eq!(
+            val(&m, "Mapped"),
+            3072,
+            "{layout}: file_mapped/total_mapped_file"
+        );
+        assert_eq!(
+            val(&m, "AnonHugePages"),
+            2048,
+            "{layout}: anon_thp/total_rss_huge"
+        );
         assert_eq!(val(&m, "Dirty"), 1024, "{layout}: file_dirty/total_dirty");
-        assert_eq!(val(&m, "CommitLimit"), 557280, "{layout}: host-wide lines pass through");
+        assert_eq!(
+            val(&m, "CommitLimit"),
+            557280,
+            "{layout}: host-wide lines pass through"
+        );
     }
 }
 
@@ -90,7 +120,10 @@ fn shmem_is_not_available_memory() {
         assert_eq!(val(&m, "Shmem"), 32768, "{layout}");
         // free (256 - 40 MiB) plus only the file LRUs (4 MiB): tmpfs pages are not reclaimable.
         assert_eq!(val(&m, "MemAvailable"), (256 - 40 + 4) * 1024, "{layout}");
-        assert!(val(&m, "MemAvailable") <= val(&m, "MemTotal") - 32768, "{layout}");
+        assert!(
+            val(&m, "MemAvailable") <= val(&m, "MemTotal") - 32768,
+            "{layout}"
+        );
     }
 }
 
@@ -99,15 +132,35 @@ fn swap_on_v2_is_the_swap_limit() {
     let f = Fixture::load("v2", Options::default());
     assert_eq!(val(&meminfo(&f, "limit256"), "SwapTotal"), 32768);
     assert_eq!(val(&meminfo(&f, "limit256"), "SwapFree"), 32768 - 1024);
-    assert_eq!(val(&meminfo(&f, "nolimit"), "SwapTotal"), HOST_SWAP, "max: host swap");
-    assert_eq!(val(&meminfo(&f, "swapzero"), "SwapTotal"), 0, "memory.swap.max = 0");
-    assert_eq!(val(&meminfo(&f, "noswapacct"), "SwapTotal"), 0, "no swap accounting");
-    assert_eq!(val(&meminfo(&f, "overlimit"), "SwapFree"), 0, "swap used above limit");
+    assert_eq!(
+        val(&meminfo(&f, "nolimit"), "SwapTotal"),
+        HOST_SWAP,
+        "max: host swap"
+    );
+    assert_eq!(
+        val(&meminfo(&f, "swapzero"), "SwapTotal"),
+        0,
+        "memory.swap.max = 0"
+    );
+    assert_eq!(
+        val(&meminfo(&f, "noswapacct"), "SwapTotal"),
+        0,
+        "no swap accounting"
+    );
+    assert_eq!(
+        val(&meminfo(&f, "overlimit"), "SwapFree"),
+        0,
+        "swap used above limit"
+    );
     let swaps = f.read(pids(idx("limit256")).0, "/proc/swaps");
     let dev: Vec<&str> = swaps.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(dev, ["none", "virtual", "32768", "1024", "0"]);
     let swaps = f.read(pids(idx("swapzero")).0, "/proc/swaps");
-    assert_eq!(swaps.lines().count(), 1, "no device when the swap limit is 0");
+    assert_eq!(
+        swaps.lines().count(),
+        1,
+        "no device when the swap limit is 0"
+    );
 }
 
 #[test]
@@ -130,7 +183,13 @@ fn swap_on_v1_is_the_ram_plus_swap_limit_capped_by_host_swap() {
 #[test]
 fn disable_swap_flag() {
     for layout in LAYOUTS {
-        let f = Fixture::load(layout, Options { swap_off: true, ..Options::default() });
+        let f = Fixture::load(
+            layout,
+            Options {
+                swap_off: true,
+                ..Options::default()
+            },
+        );
         let (init, _, _) = pids(idx("limit256"));
         let m = f.read(init, "/proc/meminfo");
         assert_eq!(val(&m, "SwapTotal"), 0, "{layout}");
@@ -147,7 +206,11 @@ fn broken_cgroup_files_serve_the_host_file() {
         assert_eq!(meminfo(&f, "garbage"), host, "{layout}: garbage limit");
         assert_eq!(meminfo(&f, "missing"), host, "{layout}: missing usage file");
         let host_swaps = f.host("/proc/swaps");
-        assert_eq!(f.read(pids(idx("garbage")).0, "/proc/swaps"), host_swaps, "{layout}");
+        assert_eq!(
+            f.read(pids(idx("garbage")).0, "/proc/swaps"),
+            host_swaps,
+            "{layout}"
+        );
     }
 }
 
@@ -155,7 +218,11 @@ fn broken_cgroup_files_serve_the_host_file() {
 fn vanished_reader_gets_the_host_file() {
     for layout in LAYOUTS {
         let f = Fixture::load(layout, Options::default());
-        assert_eq!(f.read(999_999, "/proc/meminfo"), f.host("/proc/meminfo"), "{layout}");
+        assert_eq!(
+            f.read(999_999, "/proc/meminfo"),
+            f.host("/proc/meminfo"),
+            "{layout}"
+        );
     }
 }
 
@@ -166,14 +233,22 @@ fn every_process_of_a_container_sees_its_init_cgroup() {
         let i = idx("limit256");
         let (init, child, joined) = pids(i);
         let expected = f.read(init, "/proc/meminfo");
-        assert_eq!(val(&f.read(child, "/proc/meminfo"), "MemTotal"), 262144, "{layout}: child");
+        assert_eq!(
+            val(&f.read(child, "/proc/meminfo"), "MemTotal"),
+            262144,
+            "{layout}: child"
+        );
         assert_eq!(
             val(&f.read(joined, "/proc/meminfo"), "MemTotal"),
             val(&expected, "MemTotal"),
             "{layout}: a process that joined with setns"
         );
         // A host-namespace reader uses its own cgroup.
-        assert_eq!(val(&f.read(200, "/proc/meminfo"), "MemTotal"), 524288, "{layout}: host reader");
+        assert_eq!(
+            val(&f.read(200, "/proc/meminfo"), "MemTotal"),
+            524288,
+            "{layout}: host reader"
+        );
     }
 }
 
@@ -191,7 +266,11 @@ fn meminfo_keeps_host_order_and_columns() {
     let f = Fixture::load("v2", Options::default());
     let host = f.host("/proc/meminfo");
     let ours = meminfo(&f, "limit256");
-    let keys = |t: &str| t.lines().map(|l| l.split(':').next().unwrap().to_string()).collect::<Vec<_>>();
+    let keys = |t: &str| {
+        t.lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(keys(&ours), keys(&host));
     for (a, b) in ours.lines().zip(host.lines()) {
         assert_eq!(a.len(), b.len(), "column layout kept:\n{a}\n{b}");

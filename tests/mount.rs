@@ -126,7 +126,11 @@ fn one_snapshot_per_open_at_any_offset() {
     let mut whole = Vec::new();
     let mut f2 = &f;
     f2.read_to_end(&mut whole).unwrap();
-    assert_eq!(&whole[2..2 + n], &mid[..n], "pread at 2 and the full read disagree");
+    assert_eq!(
+        &whole[2..2 + n],
+        &mid[..n],
+        "pread at 2 and the full read disagree"
+    );
     // Reading in 7-byte chunks reassembles the same bytes as one read of a second open.
     let g = std::fs::File::open(d.path("proc/meminfo")).unwrap();
     let mut chunks = Vec::new();
@@ -141,8 +145,17 @@ fn one_snapshot_per_open_at_any_offset() {
         off += k as u64;
     }
     let text = String::from_utf8(chunks).unwrap();
-    assert!(text.starts_with("MemTotal:") && text.ends_with('\n'), "{text}");
-    assert_eq!(text.lines().count(), std::fs::read_to_string("/proc/meminfo").unwrap().lines().count());
+    assert!(
+        text.starts_with("MemTotal:") && text.ends_with('\n'),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        std::fs::read_to_string("/proc/meminfo")
+            .unwrap()
+            .lines()
+            .count()
+    );
 }
 
 #[test]
@@ -153,7 +166,11 @@ fn rewinding_reader_sees_fresh_values() {
     let mut buf = [0u8; 128];
     let n1 = f.read_at(&mut buf, 0).unwrap();
     let first = String::from_utf8_lossy(&buf[..n1]).to_string();
-    assert_eq!(f.read_at(&mut buf, n1 as u64).unwrap(), 0, "EOF after the content");
+    assert_eq!(
+        f.read_at(&mut buf, n1 as u64).unwrap(),
+        0,
+        "EOF after the content"
+    );
     std::thread::sleep(Duration::from_millis(1100));
     let n2 = f.read_at(&mut buf, 0).unwrap();
     let second = String::from_utf8_lossy(&buf[..n2]).to_string();
@@ -168,7 +185,16 @@ fn tree_and_modes_match_upstream() {
     assert_eq!(mode(""), 0o755);
     assert_eq!(mode("proc"), 0o555);
     assert_eq!(mode("proc/pressure"), 0o555);
-    for f in ["cpuinfo", "diskstats", "loadavg", "meminfo", "slabinfo", "stat", "swaps", "uptime"] {
+    for f in [
+        "cpuinfo",
+        "diskstats",
+        "loadavg",
+        "meminfo",
+        "slabinfo",
+        "stat",
+        "swaps",
+        "uptime",
+    ] {
         assert_eq!(mode(&format!("proc/{f}")), 0o444, "{f}");
     }
     for r in ["cpu", "io", "memory"] {
@@ -181,11 +207,24 @@ fn tree_and_modes_match_upstream() {
     names.sort();
     assert_eq!(
         names,
-        ["cpuinfo", "diskstats", "loadavg", "meminfo", "pressure", "slabinfo", "stat", "swaps", "uptime"]
+        [
+            "cpuinfo",
+            "diskstats",
+            "loadavg",
+            "meminfo",
+            "pressure",
+            "slabinfo",
+            "stat",
+            "swaps",
+            "uptime"
+        ]
     );
     assert!(d.path("sys/devices/system/cpu/online").exists());
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = mi.lines().find(|l| l.contains(&*d.mnt.to_string_lossy())).unwrap();
+    let line = mi
+        .lines()
+        .find(|l| l.contains(&*d.mnt.to_string_lossy()))
+        .unwrap();
     assert!(line.contains(" - fuse.lxcfs lxcfs "), "{line}");
     assert!(line.contains("allow_other"), "{line}");
     // Writes are refused.
@@ -256,7 +295,11 @@ fn stale_mount_of_a_killed_daemon_is_cleaned_at_start() {
     first.signal(nix::sys::signal::Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(300));
     let dead = std::fs::metadata(&mnt).err().and_then(|e| e.raw_os_error());
-    assert_eq!(dead, Some(libc::ENOTCONN), "a killed daemon leaves a dead mount");
+    assert_eq!(
+        dead,
+        Some(libc::ENOTCONN),
+        "a killed daemon leaves a dead mount"
+    );
     let _ = first.stop();
     // Start a new daemon on the same mount point.
     let pid = first.dir.path().join("second.pid");
@@ -313,15 +356,27 @@ fn bad_flags_are_usage_errors() {
     for args in [vec!["--bogus", "/mnt"], vec!["-d", "-f", "/mnt"], vec![]] {
         let out = Command::new(&b.lxcfs).args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} must fail");
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(all.contains("Usage") || all.contains("usage"), "{args:?}: {all}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("Usage") || all.contains("usage"),
+            "{args:?}: {all}"
+        );
     }
 }
 
 #[test]
 fn version_names_host_and_library() {
     let b = binaries();
-    let out = Command::new(&b.lxcfs).arg("--library").arg(&b.lib).arg("--version").output().unwrap();
+    let out = Command::new(&b.lxcfs)
+        .arg("--library")
+        .arg(&b.lib)
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("lxcfs ") && s.contains("liblxcfs "), "{s}");

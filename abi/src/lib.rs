@@ -107,11 +107,17 @@ pub struct Bytes {
 
 impl Bytes {
     /// An empty slice.
-    pub const EMPTY: Bytes = Bytes { ptr: std::ptr::null(), len: 0 };
+    pub const EMPTY: Bytes = Bytes {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
 
     /// Borrows `s` (the caller keeps `s` alive for as long as the result is used).
     pub fn new(s: &[u8]) -> Bytes {
-        Bytes { ptr: s.as_ptr(), len: s.len() }
+        Bytes {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// Views the bytes as a slice.
@@ -349,7 +355,10 @@ pub struct SinkWriter<'a> {
 impl<'a> SinkWriter<'a> {
     /// Wraps a sink received from the other side of the boundary.
     pub fn new(sink: &'a Sink) -> Self {
-        SinkWriter { sink, _borrow: PhantomData }
+        SinkWriter {
+            sink,
+            _borrow: PhantomData,
+        }
     }
 
     /// Appends `data` to the sink.
@@ -382,17 +391,24 @@ impl Default for VecSink {
 impl VecSink {
     /// An empty sink.
     pub fn new() -> Self {
-        VecSink { buf: Box::new(Vec::new()) }
+        VecSink {
+            buf: Box::new(Vec::new()),
+        }
     }
 
     /// An empty sink with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
-        VecSink { buf: Box::new(Vec::with_capacity(n)) }
+        VecSink {
+            buf: Box::new(Vec::with_capacity(n)),
+        }
     }
 
     /// The C view of this sink; valid while `self` is alive and not moved out of.
     pub fn sink(&mut self) -> Sink {
-        Sink { ctx: (&mut *self.buf as *mut Vec<u8>).cast(), write: vec_sink_write }
+        Sink {
+            ctx: (&mut *self.buf as *mut Vec<u8>).cast(),
+            write: vec_sink_write,
+        }
     }
 
     /// The bytes written so far.

@@ -175,7 +175,9 @@ fn checker_detects_a_changed_parameter() {
     struct B {
         f: extern "C" fn(u64) -> i32,
     }
-    assert!(check_layout_compatibility(<A as StableAbi>::LAYOUT, <B as StableAbi>::LAYOUT).is_err());
+    assert!(
+        check_layout_compatibility(<A as StableAbi>::LAYOUT, <B as StableAbi>::LAYOUT).is_err()
+    );
 }
 
 #[test]

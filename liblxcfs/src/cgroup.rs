@@ -121,8 +121,15 @@ pub struct Hierarchies {
 }
 
 /// Super-block options of a v1 mount that are not controller names.
-const V1_NON_CONTROLLER_OPTIONS: &[&str] =
-    &["rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode", "favordynmods"];
+const V1_NON_CONTROLLER_OPTIONS: &[&str] = &[
+    "rw",
+    "ro",
+    "noprefix",
+    "clone_children",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+];
 
 impl Hierarchies {
     /// Discovers the hierarchies from the host's `/proc/self/mountinfo`. The first mount of
@@ -151,9 +158,7 @@ impl Hierarchies {
                         .filter(|o| !o.starts_with("release_agent="))
                         .map(str::to_string)
                         .collect();
-                    if controllers.is_empty()
-                        || h.v1.iter().any(|x| x.controllers == controllers)
-                    {
+                    if controllers.is_empty() || h.v1.iter().any(|x| x.controllers == controllers) {
                         continue;
                     }
                     h.v1.push(Hierarchy {
@@ -184,7 +189,10 @@ impl Hierarchies {
 
     /// The host's layout.
     pub fn layout(&self) -> Layout {
-        let real_v1 = self.v1.iter().any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
+        let real_v1 = self
+            .v1
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
         match (real_v1, self.unified.is_some()) {
             (true, true) => Layout::Hybrid,
             (true, false) => Layout::Legacy,
@@ -271,7 +279,10 @@ pub struct CgroupDir<'a> {
 impl<'a> CgroupDir<'a> {
     /// The cgroup of `membership` in `hierarchy`.
     pub fn of(hierarchy: &'a Hierarchy, membership: &Membership) -> Option<CgroupDir<'a>> {
-        Some(CgroupDir { hierarchy, path: membership.path_in(hierarchy)?.to_string() })
+        Some(CgroupDir {
+            hierarchy,
+            path: membership.path_in(hierarchy)?.to_string(),
+        })
     }
 
     /// Whether this is a v2 cgroup.
@@ -289,7 +300,9 @@ impl<'a> CgroupDir<'a> {
     /// # Errors
     /// `NotFound` when the cgroup or file is gone or outside the mount; other I/O errors.
     pub fn read(&self, fs: &HostFs, file: &str) -> std::io::Result<String> {
-        let p = self.file(file).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let p = self
+            .file(file)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         fs.read(&p)
     }
 
@@ -298,7 +311,10 @@ impl<'a> CgroupDir<'a> {
         let mut out = Vec::new();
         let mut p = self.path.clone();
         loop {
-            out.push(CgroupDir { hierarchy: self.hierarchy, path: p.clone() });
+            out.push(CgroupDir {
+                hierarchy: self.hierarchy,
+                path: p.clone(),
+            });
             if p == "/" || p.is_empty() || p == self.hierarchy.mount_root {
                 break;
             }
@@ -336,7 +352,10 @@ mod tests {
         let h = Hierarchies::from_mountinfo(&fs, HYBRID);
         assert_eq!(h.layout(), Layout::Hybrid);
         assert_eq!(h.v1.len(), 4);
-        assert_eq!(h.for_controller(Controller::Memory).unwrap().mount_point, "/sys/fs/cgroup/memory");
+        assert_eq!(
+            h.for_controller(Controller::Memory).unwrap().mount_point,
+            "/sys/fs/cgroup/memory"
+        );
         assert!(h.for_controller(Controller::Cpuset).is_none());
         assert!(h.unified().is_some());
     }
@@ -349,7 +368,10 @@ mod tests {
         let mem = h.for_controller(Controller::Memory).unwrap();
         let d = CgroupDir::of(mem, &m).unwrap();
         assert_eq!(d.path, "/lxc/c1");
-        assert_eq!(d.file("memory.max").unwrap(), "/sys/fs/cgroup/memory/lxc/c1/memory.max");
+        assert_eq!(
+            d.file("memory.max").unwrap(),
+            "/sys/fs/cgroup/memory/lxc/c1/memory.max"
+        );
         let anc: Vec<String> = d.self_and_ancestors().into_iter().map(|d| d.path).collect();
         assert_eq!(anc, vec!["/lxc/c1", "/lxc", "/"]);
         assert_eq!(CgroupDir::of(h.unified().unwrap(), &m).unwrap().path, "/x");
@@ -367,7 +389,10 @@ mod tests {
         assert_eq!(h.dir_of("/lxc/c1").unwrap(), "/sys/fs/cgroup");
         assert_eq!(h.dir_of("/lxc/c10"), None);
         assert_eq!(h.dir_of("/other"), None);
-        let root = Hierarchy { mount_root: "/".into(), ..h };
+        let root = Hierarchy {
+            mount_root: "/".into(),
+            ..h
+        };
         assert_eq!(root.dir_of("/a/../../etc"), None);
     }
 }

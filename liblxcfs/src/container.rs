@@ -64,9 +64,14 @@ impl Resolver {
     pub fn new(fs: &HostFs) -> Resolver {
         let own_pidns = ns_inode(fs, "self");
         if own_pidns.is_none() {
-            tracing::warn!("cannot read /proc/self/ns/pid; every caller is treated as a host caller");
+            tracing::warn!(
+                "cannot read /proc/self/ns/pid; every caller is treated as a host caller"
+            );
         }
-        Resolver { own_pidns, cache: Mutex::new(HashMap::new()) }
+        Resolver {
+            own_pidns,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Resolves the caller thread `tid`.
@@ -92,7 +97,13 @@ impl Resolver {
         let text = fs
             .read(&format!("/proc/{cgroup_pid}/cgroup"))
             .map_err(|_| Error::ProcessGone(cgroup_pid))?;
-        Ok(Container { cgroup_pid, init_pid, pidns, is_host, membership: Membership::parse(&text) })
+        Ok(Container {
+            cgroup_pid,
+            init_pid,
+            pidns,
+            is_host,
+            membership: Membership::parse(&text),
+        })
     }
 
     /// Number of cached pid namespaces.
@@ -102,7 +113,8 @@ impl Resolver {
 
     fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<u32> {
         if let Some(c) = self.cache.lock().ok()?.get(&pidns).copied() {
-            if starttime(fs, c.pid) == Some(c.starttime) && ns_inode(fs, &c.pid.to_string()) == Some(pidns)
+            if starttime(fs, c.pid) == Some(c.starttime)
+                && ns_inode(fs, &c.pid.to_string()) == Some(pidns)
             {
                 return Some(c.pid);
             }
@@ -113,7 +125,13 @@ impl Resolver {
             if cache.len() >= MAX_CACHE {
                 cache.clear();
             }
-            cache.insert(pidns, CachedInit { pid: init, starttime: st });
+            cache.insert(
+                pidns,
+                CachedInit {
+                    pid: init,
+                    starttime: st,
+                },
+            );
         }
         Some(init)
     }

@@ -66,7 +66,9 @@ impl HostFs {
     /// # Errors
     /// `InvalidInput` when `abs` is not a link; other `io::Error`s of readlink.
     pub fn read_link(&self, abs: &str) -> io::Result<String> {
-        Ok(std::fs::read_link(self.path(abs))?.to_string_lossy().into_owned())
+        Ok(std::fs::read_link(self.path(abs))?
+            .to_string_lossy()
+            .into_owned())
     }
 
     /// Whether `abs` exists (without following a final symlink).

@@ -26,7 +26,10 @@ pub fn install(log: LogFn, max_level: u32) {
     if let Ok(mut g) = HOST_LOG.lock() {
         *g = Some(log);
     }
-    MAX_LEVEL.store(max_level.clamp(level::ERROR, level::TRACE), Ordering::Relaxed);
+    MAX_LEVEL.store(
+        max_level.clamp(level::ERROR, level::TRACE),
+        Ordering::Relaxed,
+    );
     let _ = tracing::subscriber::set_global_default(HostLogger);
 }
 
@@ -85,7 +88,9 @@ impl Subscriber for HostLogger {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let Some(log) = HOST_LOG.lock().ok().and_then(|g| *g) else { return };
+        let Some(log) = HOST_LOG.lock().ok().and_then(|g| *g) else {
+            return;
+        };
         let mut msg = Message(String::new());
         event.record(&mut msg);
         let target = event.metadata().target();

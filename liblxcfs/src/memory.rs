@@ -92,7 +92,7 @@ impl MemStat {
             unevictable: z("unevictable"),
             anon: g("anon"),
             anon_thp: z("anon_thp"),
-            slab: g("slab").or_else(|| Some(slab_r? .saturating_add(slab_u?))),
+            slab: g("slab").or_else(|| Some(slab_r?.saturating_add(slab_u?))),
             slab_reclaimable: slab_r,
             slab_unreclaimable: slab_u,
             kernel_stack: g("kernel_stack"),
@@ -159,10 +159,12 @@ pub struct Memory {
 /// Reads a limit file; a missing file is `Ok(None)`, garbage is an error.
 fn read_limit(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<Option<Limit>> {
     match dir.read(fs, file) {
-        Ok(t) => cgroupfile::parse_limit(&t).map(Some).ok_or_else(|| Error::Malformed {
-            path: dir.file(file).unwrap_or_default(),
-            what: "not a limit",
-        }),
+        Ok(t) => cgroupfile::parse_limit(&t)
+            .map(Some)
+            .ok_or_else(|| Error::Malformed {
+                path: dir.file(file).unwrap_or_default(),
+                what: "not a limit",
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(dir.file(file).unwrap_or_default(), e)),
     }
@@ -186,7 +188,10 @@ pub fn min_limit(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<Limit> 
 fn read_u64(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<u64> {
     let path = dir.file(file).unwrap_or_default();
     let t = dir.read(fs, file).map_err(|e| Error::io(path.clone(), e))?;
-    cgroupfile::parse_u64(&t).ok_or(Error::Malformed { path, what: "not a number" })
+    cgroupfile::parse_u64(&t).ok_or(Error::Malformed {
+        path,
+        what: "not a number",
+    })
 }
 
 fn exists(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> bool {
@@ -202,7 +207,10 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
     if dir.is_v2() {
         let usage = read_u64(fs, dir, "memory.current")?;
         let stat_path = dir.file("memory.stat").unwrap_or_default();
-        let stat = MemStat::from_v2(&dir.read(fs, "memory.stat").map_err(|e| Error::io(stat_path, e))?);
+        let stat = MemStat::from_v2(
+            &dir.read(fs, "memory.stat")
+                .map_err(|e| Error::io(stat_path, e))?,
+        );
         let limit = min_limit(fs, dir, "memory.max")?;
         let swap = if exists(fs, dir, "memory.swap.current") {
             Some(Swap {
@@ -213,13 +221,24 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
         } else {
             None
         };
-        Ok(Memory { v1: false, limit, usage, stat, swap })
+        Ok(Memory {
+            v1: false,
+            limit,
+            usage,
+            stat,
+            swap,
+        })
     } else {
         let usage = read_u64(fs, dir, "memory.usage_in_bytes")?;
         let stat_path = dir.file("memory.stat").unwrap_or_default();
-        let stat_text = dir.read(fs, "memory.stat").map_err(|e| Error::io(stat_path, e))?;
+        let stat_text = dir
+            .read(fs, "memory.stat")
+            .map_err(|e| Error::io(stat_path, e))?;
         let stat = MemStat::from_v1(&stat_text);
-        let hier = |k| cgroupfile::flat_get(&stat_text, k).and_then(|v| cgroupfile::parse_limit(&v.to_string()));
+        let hier = |k| {
+            cgroupfile::flat_get(&stat_text, k)
+                .and_then(|v| cgroupfile::parse_limit(&v.to_string()))
+        };
         let limit = min_limit(fs, dir, "memory.limit_in_bytes")?
             .min(hier("hierarchical_memory_limit").unwrap_or(Limit::Max));
         let swap = if exists(fs, dir, "memory.memsw.usage_in_bytes") {
@@ -238,7 +257,13 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
         } else {
             None
         };
-        Ok(Memory { v1: true, limit, usage, stat, swap })
+        Ok(Memory {
+            v1: true,
+            limit,
+            usage,
+            stat,
+            swap,
+        })
     }
 }
 
@@ -294,7 +319,11 @@ mod tests {
             limit: Limit::Value(256 << 20),
             usage: 0,
             stat: MemStat::default(),
-            swap: Some(Swap { limit: Limit::Value(32 << 20), used: 1 << 20, swappiness_zero: false }),
+            swap: Some(Swap {
+                limit: Limit::Value(32 << 20),
+                used: 1 << 20,
+                swappiness_zero: false,
+            }),
         };
         assert_eq!(swap_kb(&m, 65536), Some((32768, 1024)));
         m.swap.as_mut().unwrap().limit = Limit::Max;

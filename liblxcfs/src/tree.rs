@@ -91,15 +91,28 @@ impl Node {
 
     /// Attributes of a node that does not mirror the host.
     pub fn static_attr(&self) -> Attr {
-        let dir = |perm| Attr { kind: kind::DIR, perm, size: 0, nlink: 2, reserved: 0 };
+        let dir = |perm| Attr {
+            kind: kind::DIR,
+            perm,
+            size: 0,
+            nlink: 2,
+            reserved: 0,
+        };
         match self {
             Node::Root => dir(0o755),
-            Node::ProcDir | Node::PressureDir | Node::SysDir | Node::SysDevicesDir
+            Node::ProcDir
+            | Node::PressureDir
+            | Node::SysDir
+            | Node::SysDevicesDir
             | Node::SysSystemDir => dir(0o555),
             Node::SysCpu(_) => dir(0o755),
-            Node::Proc(_) | Node::Pressure(_) | Node::PanicHook => {
-                Attr { kind: kind::FILE, perm: 0o444, size: 0, nlink: 1, reserved: 0 }
-            }
+            Node::Proc(_) | Node::Pressure(_) | Node::PanicHook => Attr {
+                kind: kind::FILE,
+                perm: 0o444,
+                size: 0,
+                nlink: 1,
+                reserved: 0,
+            },
         }
     }
 
@@ -108,11 +121,17 @@ impl Node {
         let one = |n: &str| Some(vec![(n.to_string(), kind::DIR)]);
         match self {
             Node::Root => Some(vec![("proc".into(), kind::DIR), ("sys".into(), kind::DIR)]),
-            Node::ProcDir => {
-                Some(PROC_ENTRIES.iter().map(|(n, k)| (n.to_string(), *k)).collect())
-            }
+            Node::ProcDir => Some(
+                PROC_ENTRIES
+                    .iter()
+                    .map(|(n, k)| (n.to_string(), *k))
+                    .collect(),
+            ),
             Node::PressureDir => Some(
-                ["cpu", "io", "memory"].iter().map(|n| (n.to_string(), kind::FILE)).collect(),
+                ["cpu", "io", "memory"]
+                    .iter()
+                    .map(|n| (n.to_string(), kind::FILE))
+                    .collect(),
             ),
             Node::SysDir => one("devices"),
             Node::SysDevicesDir => one("system"),
@@ -129,14 +148,26 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(Node::lookup("/"), Some(Node::Root));
-        assert_eq!(Node::lookup("/proc/meminfo"), Some(Node::Proc(ProcFile::Meminfo)));
-        assert_eq!(Node::lookup("/proc/pressure/io"), Some(Node::Pressure(Resource::Io)));
+        assert_eq!(
+            Node::lookup("/proc/meminfo"),
+            Some(Node::Proc(ProcFile::Meminfo))
+        );
+        assert_eq!(
+            Node::lookup("/proc/pressure/io"),
+            Some(Node::Pressure(Resource::Io))
+        );
         assert_eq!(Node::lookup("/proc/nope"), None);
-        assert_eq!(Node::lookup("/sys/devices/system/cpu/online"), Some(Node::SysCpu("online".into())));
+        assert_eq!(
+            Node::lookup("/sys/devices/system/cpu/online"),
+            Some(Node::SysCpu("online".into()))
+        );
         assert_eq!(Node::lookup("/sys/devices/system/cpu/../../kernel"), None);
         assert_eq!(Node::lookup("/sys/kernel"), None);
         assert_eq!(Node::lookup("relative"), None);
-        assert_eq!(Node::lookup("/proc/.lxcfs-panic").is_some(), cfg!(feature = "test-hooks"));
+        assert_eq!(
+            Node::lookup("/proc/.lxcfs-panic").is_some(),
+            cfg!(feature = "test-hooks")
+        );
     }
 
     #[test]

@@ -16,8 +16,13 @@ pub const DEFAULT_LIBRARY: &str = env!("LXCFS_DEFAULT_LIBRARY");
 pub const DEFAULT_RUNTIME_DIR: &str = "/run";
 
 /// FUSE options upstream lxcfs removes from `-o` because it always sets them itself.
-const DROPPED_FUSE_OPTIONS: &[&str] =
-    &["allow_other", "direct_io", "nonempty", "entry_timeout", "attr_timeout"];
+const DROPPED_FUSE_OPTIONS: &[&str] = &[
+    "allow_other",
+    "direct_io",
+    "nonempty",
+    "entry_timeout",
+    "attr_timeout",
+];
 
 /// `lxcfs [options] <mountpoint>`: a FUSE filesystem that makes /proc and /sys files
 /// container-aware.
@@ -209,7 +214,9 @@ impl Cli {
             Some(list) => parse_fuse_options(list)?,
             None => Vec::new(),
         };
-        let pidfile = self.pidfile.unwrap_or_else(|| self.runtime_dir.join("lxcfs.pid"));
+        let pidfile = self
+            .pidfile
+            .unwrap_or_else(|| self.runtime_dir.join("lxcfs.pid"));
         Ok(Config {
             mountpoint,
             debug: self.debug,
@@ -272,7 +279,9 @@ mod tests {
 
     #[test]
     fn debug_and_foreground_conflict() {
-        assert!(parse(&["-d", "-f", "/mnt"]).unwrap_err().contains("both --debug"));
+        assert!(parse(&["-d", "-f", "/mnt"])
+            .unwrap_err()
+            .contains("both --debug"));
     }
 
     #[test]
@@ -285,8 +294,9 @@ mod tests {
 
     #[test]
     fn fuse_options_filtered_as_upstream() {
-        let o = parse_fuse_options("allow_other,ro,entry_timeout=3,attr_timeout=1,nonempty,direct_io")
-            .unwrap();
+        let o =
+            parse_fuse_options("allow_other,ro,entry_timeout=3,attr_timeout=1,nonempty,direct_io")
+                .unwrap();
         assert_eq!(o, vec![FuseOption::Pass("ro".into())]);
         let o = parse_fuse_options("fsname=foo,max_read=4096,noexec").unwrap();
         assert_eq!(

@@ -46,8 +46,13 @@ struct InodeTable {
 impl Inodes {
     /// A table holding only the root.
     pub fn new() -> Inodes {
-        let t = InodeTable { by_path: HashMap::from([("/".to_string(), 1)]), paths: vec!["/".into()] };
-        Inodes { inner: RwLock::new(t) }
+        let t = InodeTable {
+            by_path: HashMap::from([("/".to_string(), 1)]),
+            paths: vec!["/".into()],
+        };
+        Inodes {
+            inner: RwLock::new(t),
+        }
     }
 
     /// The path of `ino`.
@@ -58,7 +63,13 @@ impl Inodes {
 
     /// The inode of `path`, allocating one on first sight.
     pub fn ino(&self, path: &str) -> u64 {
-        if let Some(i) = self.inner.read().unwrap_or_else(|e| e.into_inner()).by_path.get(path) {
+        if let Some(i) = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_path
+            .get(path)
+        {
             return *i;
         }
         let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -138,7 +149,11 @@ impl LxcfsFs {
     /// it owns, is dropped, which answers EIO.
     fn run(&self, f: impl FnOnce(&Lib, &Shared) + Send + 'static) {
         let shared = self.shared.clone();
-        if let Err(job) = self.shared.plugin.submit(Box::new(move |lib| f(lib, &shared))) {
+        if let Err(job) = self
+            .shared
+            .plugin
+            .submit(Box::new(move |lib| f(lib, &shared)))
+        {
             tracing::error!("no library loaded; answering EIO");
             drop(job);
         }
@@ -146,7 +161,11 @@ impl LxcfsFs {
 }
 
 fn caller(req: &Request) -> Caller {
-    Caller { tid: req.pid(), uid: req.uid(), gid: req.gid() }
+    Caller {
+        tid: req.pid(),
+        uid: req.uid(),
+        gid: req.gid(),
+    }
 }
 
 fn errno(rc: i32) -> Errno {
@@ -237,16 +256,13 @@ impl Filesystem for LxcfsFs {
         let path = child(&ppath, name);
         let c = caller(req);
         let (uid, gid) = (req.uid(), req.gid());
-        self.run(
-            move |lib, sh| {
-                match lib_getattr(lib, &c, &path) {
-                    Ok(a) => {
-                        let ino = sh.inodes.ino(&path);
-                        reply.entry(&TTL, &file_attr(ino, &a, uid, gid), Generation(0));
-                    }
-                    Err(e) => reply.error(e),
-                }
-            });
+        self.run(move |lib, sh| match lib_getattr(lib, &c, &path) {
+            Ok(a) => {
+                let ino = sh.inodes.ino(&path);
+                reply.entry(&TTL, &file_attr(ino, &a, uid, gid), Generation(0));
+            }
+            Err(e) => reply.error(e),
+        });
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -255,14 +271,10 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         let (uid, gid) = (req.uid(), req.gid());
-        self.run(
-            move |lib, _| {
-                match lib_getattr(lib, &c, &path) {
-                    Ok(a) => reply.attr(&TTL, &file_attr(ino.0, &a, uid, gid)),
-                    Err(e) => reply.error(e),
-                }
-            }
-        );
+        self.run(move |lib, _| match lib_getattr(lib, &c, &path) {
+            Ok(a) => reply.attr(&TTL, &file_attr(ino.0, &a, uid, gid)),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -270,21 +282,19 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOENT);
         };
         let c = caller(req);
-        self.run(
-            move |lib, _| {
-                let mut sink = VecSink::new();
-                let s = sink.sink();
-                // SAFETY: generation worker; sink alive for the call.
-                let rc = unsafe {
-                    (lib.vtable().readlink)(lib.state(), &c, Bytes::new(path.as_bytes()), &s)
-                };
-                if rc < 0 {
-                    reply.error(errno(rc))
-                } else {
-                    reply.data(&sink.into_inner())
-                }
+        self.run(move |lib, _| {
+            let mut sink = VecSink::new();
+            let s = sink.sink();
+            // SAFETY: generation worker; sink alive for the call.
+            let rc = unsafe {
+                (lib.vtable().readlink)(lib.state(), &c, Bytes::new(path.as_bytes()), &s)
+            };
+            if rc < 0 {
+                reply.error(errno(rc))
+            } else {
+                reply.data(&sink.into_inner())
             }
-        );
+        });
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -292,38 +302,45 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOENT);
         };
         let c = caller(req);
-        self.run(
-            move |lib, sh| {
-                let mut out = OpenReply::default();
-                // SAFETY: generation worker; pointers valid for the call.
-                let rc = unsafe {
-                    (lib.vtable().open)(lib.state(), &c, Bytes::new(path.as_bytes()), flags.0, &mut out)
-                };
-                if rc < 0 {
-                    return reply.error(errno(rc));
-                }
-                let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
-                let content = match lib_read(lib, &c, &path) {
-                    Ok(b) => b,
-                    Err(e) => return reply.error(e),
-                };
-                let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
-                let h = Handle {
-                    path,
-                    content: Arc::new(content),
-                    at_eof: false,
-                    entries: Vec::new(),
-                    psi_capable,
-                    trigger: None,
-                };
-                sh.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, h);
-                let mut f = FopenFlags::FOPEN_NOFLUSH;
-                if out.flags & open_flags::DIRECT_IO != 0 {
-                    f |= FopenFlags::FOPEN_DIRECT_IO;
-                }
-                reply.opened(FileHandle(fh), f);
+        self.run(move |lib, sh| {
+            let mut out = OpenReply::default();
+            // SAFETY: generation worker; pointers valid for the call.
+            let rc = unsafe {
+                (lib.vtable().open)(
+                    lib.state(),
+                    &c,
+                    Bytes::new(path.as_bytes()),
+                    flags.0,
+                    &mut out,
+                )
+            };
+            if rc < 0 {
+                return reply.error(errno(rc));
             }
-        );
+            let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
+            let content = match lib_read(lib, &c, &path) {
+                Ok(b) => b,
+                Err(e) => return reply.error(e),
+            };
+            let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
+            let h = Handle {
+                path,
+                content: Arc::new(content),
+                at_eof: false,
+                entries: Vec::new(),
+                psi_capable,
+                trigger: None,
+            };
+            sh.handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(fh, h);
+            let mut f = FopenFlags::FOPEN_NOFLUSH;
+            if out.flags & open_flags::DIRECT_IO != 0 {
+                f |= FopenFlags::FOPEN_DIRECT_IO;
+            }
+            reply.opened(FileHandle(fh), f);
+        });
     }
 
     fn read(
@@ -338,8 +355,14 @@ impl Filesystem for LxcfsFs {
         reply: ReplyData,
     ) {
         let (content, refresh_path) = {
-            let mut hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(h) = hs.get_mut(&fh.0) else { return reply.error(Errno::EBADF) };
+            let mut hs = self
+                .shared
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get_mut(&fh.0) else {
+                return reply.error(Errno::EBADF);
+            };
             if offset == 0 && h.at_eof {
                 h.at_eof = false;
                 (None, Some(h.path.clone()))
@@ -354,25 +377,26 @@ impl Filesystem for LxcfsFs {
         if let Some(c) = content {
             return reply.data(slice(&c, offset, size));
         }
-        let Some(path) = refresh_path else { return reply.error(Errno::EIO) };
+        let Some(path) = refresh_path else {
+            return reply.error(Errno::EIO);
+        };
         let c = caller(req);
-        self.run(
-            move |lib, sh| {
-                match lib_read(lib, &c, &path) {
-                    Ok(bytes) => {
-                        let bytes = Arc::new(bytes);
-                        if let Some(h) =
-                            sh.handles.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&fh.0)
-                        {
-                            h.content = bytes.clone();
-                            h.at_eof = serve_end(&bytes, 0, size);
-                        }
-                        reply.data(slice(&bytes, 0, size));
-                    }
-                    Err(e) => reply.error(e),
+        self.run(move |lib, sh| match lib_read(lib, &c, &path) {
+            Ok(bytes) => {
+                let bytes = Arc::new(bytes);
+                if let Some(h) = sh
+                    .handles
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&fh.0)
+                {
+                    h.content = bytes.clone();
+                    h.at_eof = serve_end(&bytes, 0, size);
                 }
+                reply.data(slice(&bytes, 0, size));
             }
-        );
+            Err(e) => reply.error(e),
+        });
     }
 
     fn write(
@@ -388,32 +412,36 @@ impl Filesystem for LxcfsFs {
         reply: ReplyWrite,
     ) {
         let (path, psi_capable, armed) = {
-            let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+            let hs = self
+                .shared
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get(&fh.0) else {
+                return reply.error(Errno::EBADF);
+            };
             (h.path.clone(), h.psi_capable, h.trigger.is_some())
         };
         let c = caller(req);
         let data = data.to_vec();
         if !psi_capable {
-            return self.run(
-                move |lib, _| {
-                    // SAFETY: generation worker; slices valid for the call.
-                    let rc = unsafe {
-                        (lib.vtable().write)(
-                            lib.state(),
-                            &c,
-                            Bytes::new(path.as_bytes()),
-                            Bytes::new(&data),
-                            offset,
-                        )
-                    };
-                    if rc < 0 {
-                        reply.error(errno(rc))
-                    } else {
-                        reply.written(rc as u32)
-                    }
+            return self.run(move |lib, _| {
+                // SAFETY: generation worker; slices valid for the call.
+                let rc = unsafe {
+                    (lib.vtable().write)(
+                        lib.state(),
+                        &c,
+                        Bytes::new(path.as_bytes()),
+                        Bytes::new(&data),
+                        offset,
+                    )
+                };
+                if rc < 0 {
+                    reply.error(errno(rc))
+                } else {
+                    reply.written(rc as u32)
                 }
-            );
+            });
         }
         if armed {
             return reply.error(Errno::EBUSY);
@@ -421,45 +449,43 @@ impl Filesystem for LxcfsFs {
         if offset != 0 || data.is_empty() {
             return reply.error(Errno::EINVAL);
         }
-        self.run(
-            move |lib, sh| {
-                let (mut target, mut text) = (VecSink::new(), VecSink::new());
-                let (ts, xs) = (target.sink(), text.sink());
-                // SAFETY: generation worker; sinks and slices alive for the call.
-                let rc = unsafe {
-                    (lib.vtable().psi_trigger)(
-                        lib.state(),
-                        &c,
-                        Bytes::new(path.as_bytes()),
-                        Bytes::new(&data),
-                        &ts,
-                        &xs,
-                    )
-                };
-                if rc < 0 {
-                    return reply.error(errno(rc));
-                }
-                let target = String::from_utf8_lossy(&target.into_inner()).into_owned();
-                let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
-                match Trigger::arm(&target, &text) {
-                    Ok(t) => {
-                        let mut hs = sh.handles.lock().unwrap_or_else(|e| e.into_inner());
-                        match hs.get_mut(&fh.0) {
-                            Some(h) if h.trigger.is_none() => {
-                                h.trigger = Some(Arc::new(t));
-                                reply.written(data.len() as u32);
-                            }
-                            Some(_) => reply.error(Errno::EBUSY),
-                            None => reply.error(Errno::EBADF),
+        self.run(move |lib, sh| {
+            let (mut target, mut text) = (VecSink::new(), VecSink::new());
+            let (ts, xs) = (target.sink(), text.sink());
+            // SAFETY: generation worker; sinks and slices alive for the call.
+            let rc = unsafe {
+                (lib.vtable().psi_trigger)(
+                    lib.state(),
+                    &c,
+                    Bytes::new(path.as_bytes()),
+                    Bytes::new(&data),
+                    &ts,
+                    &xs,
+                )
+            };
+            if rc < 0 {
+                return reply.error(errno(rc));
+            }
+            let target = String::from_utf8_lossy(&target.into_inner()).into_owned();
+            let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
+            match Trigger::arm(&target, &text) {
+                Ok(t) => {
+                    let mut hs = sh.handles.lock().unwrap_or_else(|e| e.into_inner());
+                    match hs.get_mut(&fh.0) {
+                        Some(h) if h.trigger.is_none() => {
+                            h.trigger = Some(Arc::new(t));
+                            reply.written(data.len() as u32);
                         }
+                        Some(_) => reply.error(Errno::EBUSY),
+                        None => reply.error(Errno::EBADF),
                     }
-                    Err(e) => {
-                        tracing::warn!("PSI trigger on {target}: {e}");
-                        reply.error(Errno::from(e))
-                    }
+                }
+                Err(e) => {
+                    tracing::warn!("PSI trigger on {target}: {e}");
+                    reply.error(Errno::from(e))
                 }
             }
-        );
+        });
     }
 
     fn flush(
@@ -483,7 +509,12 @@ impl Filesystem for LxcfsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let h = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh.0);
+        let h = self
+            .shared
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh.0);
         drop(h);
         reply.ok();
     }
@@ -497,45 +528,50 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOENT);
         };
         let c = caller(req);
-        self.run(
-            move |lib, sh| {
-                let mut list: Vec<(String, u32)> = Vec::new();
-                let sink = DirSink { ctx: (&mut list as *mut Vec<(String, u32)>).cast(), add: dir_add };
-                // SAFETY: generation worker; `list` outlives the call.
-                let rc =
-                    unsafe { (lib.vtable().readdir)(lib.state(), &c, Bytes::new(path.as_bytes()), &sink) };
-                if rc < 0 {
-                    return reply.error(errno(rc));
-                }
-                let parent = match path.rfind('/') {
-                    Some(0) | None => "/".to_string(),
-                    Some(i) => path[..i].to_string(),
-                };
-                let mut entries = vec![
-                    (".".to_string(), kind::DIR, ino.0),
-                    ("..".to_string(), kind::DIR, sh.inodes.ino(&parent)),
-                ];
-                let mut seen = std::collections::HashSet::new();
-                for (name, k) in list {
-                    if name == "." || name == ".." || !seen.insert(name.clone()) {
-                        continue;
-                    }
-                    let i = sh.inodes.ino(&child(&path, &name));
-                    entries.push((name, k, i));
-                }
-                let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
-                let h = Handle {
-                    path,
-                    content: Arc::new(Vec::new()),
-                    at_eof: false,
-                    entries,
-                    psi_capable: false,
-                    trigger: None,
-                };
-                sh.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(fh, h);
-                reply.opened(FileHandle(fh), FopenFlags::empty());
+        self.run(move |lib, sh| {
+            let mut list: Vec<(String, u32)> = Vec::new();
+            let sink = DirSink {
+                ctx: (&mut list as *mut Vec<(String, u32)>).cast(),
+                add: dir_add,
+            };
+            // SAFETY: generation worker; `list` outlives the call.
+            let rc = unsafe {
+                (lib.vtable().readdir)(lib.state(), &c, Bytes::new(path.as_bytes()), &sink)
+            };
+            if rc < 0 {
+                return reply.error(errno(rc));
             }
-        );
+            let parent = match path.rfind('/') {
+                Some(0) | None => "/".to_string(),
+                Some(i) => path[..i].to_string(),
+            };
+            let mut entries = vec![
+                (".".to_string(), kind::DIR, ino.0),
+                ("..".to_string(), kind::DIR, sh.inodes.ino(&parent)),
+            ];
+            let mut seen = std::collections::HashSet::new();
+            for (name, k) in list {
+                if name == "." || name == ".." || !seen.insert(name.clone()) {
+                    continue;
+                }
+                let i = sh.inodes.ino(&child(&path, &name));
+                entries.push((name, k, i));
+            }
+            let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
+            let h = Handle {
+                path,
+                content: Arc::new(Vec::new()),
+                at_eof: false,
+                entries,
+                psi_capable: false,
+                trigger: None,
+            };
+            sh.handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(fh, h);
+            reply.opened(FileHandle(fh), FopenFlags::empty());
+        });
     }
 
     fn readdir(
@@ -546,8 +582,14 @@ impl Filesystem for LxcfsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+        let hs = self
+            .shared
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(h) = hs.get(&fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
         for (i, (name, k, ino)) in h.entries.iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(*ino), (i + 1) as u64, file_type(*k), name) {
                 break;
@@ -565,7 +607,11 @@ impl Filesystem for LxcfsFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.shared.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&fh.0);
+        self.shared
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&fh.0);
         reply.ok();
     }
 
@@ -574,19 +620,17 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOENT);
         };
         let c = caller(req);
-        self.run(
-            move |lib, _| {
-                // SAFETY: generation worker.
-                let rc = unsafe {
-                    (lib.vtable().access)(lib.state(), &c, Bytes::new(path.as_bytes()), mask.bits())
-                };
-                if rc < 0 {
-                    reply.error(errno(rc))
-                } else {
-                    reply.ok()
-                }
+        self.run(move |lib, _| {
+            // SAFETY: generation worker.
+            let rc = unsafe {
+                (lib.vtable().access)(lib.state(), &c, Bytes::new(path.as_bytes()), mask.bits())
+            };
+            if rc < 0 {
+                reply.error(errno(rc))
+            } else {
+                reply.ok()
             }
-        );
+        });
     }
 
     fn setattr(
@@ -607,8 +651,16 @@ impl Filesystem for LxcfsFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let under_sys = self.shared.inodes.path(ino.0).is_some_and(|p| p.starts_with("/sys"));
-        reply.error(if under_sys { Errno::EACCES } else { Errno::EPERM });
+        let under_sys = self
+            .shared
+            .inodes
+            .path(ino.0)
+            .is_some_and(|p| p.starts_with("/sys"));
+        reply.error(if under_sys {
+            Errno::EACCES
+        } else {
+            Errno::EPERM
+        });
     }
 
     fn mkdir(
@@ -631,6 +683,26 @@ impl Filesystem for LxcfsFs {
         reply.error(Errno::EPERM);
     }
 
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: fuser::ReplyXattr,
+    ) {
+        // No extended attributes (SELinux labels and the like) on generated files.
+        reply.error(Errno::from_i32(libc::ENODATA));
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: fuser::ReplyXattr) {
+        if size == 0 {
+            reply.size(0);
+        } else {
+            reply.data(&[]);
+        }
+    }
+
     fn poll(
         &self,
         _req: &Request,
@@ -645,8 +717,14 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOSYS);
         }
         let trigger = {
-            let hs = self.shared.handles.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(h) = hs.get(&fh.0) else { return reply.error(Errno::EBADF) };
+            let hs = self
+                .shared
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some(h) = hs.get(&fh.0) else {
+                return reply.error(Errno::EBADF);
+            };
             if !h.psi_capable {
                 return reply.poll(PollEvents::POLLIN | PollEvents::POLLRDNORM);
             }
@@ -655,7 +733,9 @@ impl Filesystem for LxcfsFs {
         match trigger {
             None => reply.poll(PollEvents::POLLERR | PollEvents::POLLPRI),
             Some(t) => {
-                let notify = flags.contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY).then_some(ph);
+                let notify = flags
+                    .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
+                    .then_some(ph);
                 reply.poll(t.poll(notify));
             }
         }

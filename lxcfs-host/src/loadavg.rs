@@ -47,7 +47,11 @@ impl Ticker {
                     let (lock, cv) = &*st;
                     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
                     let (guard, _) = cv
-                        .wait_timeout_while(guard, next.saturating_duration_since(Instant::now()), |s| !*s)
+                        .wait_timeout_while(
+                            guard,
+                            next.saturating_duration_since(Instant::now()),
+                            |s| !*s,
+                        )
                         .unwrap_or_else(|e| e.into_inner());
                     if *guard {
                         return;

@@ -10,14 +10,23 @@ pub fn init(debug: bool) -> u32 {
     let default = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let max = filter.max_level_hint();
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     match max.and_then(|m| m.into_level()) {
         Some(tracing::Level::TRACE) => level::TRACE,
         Some(tracing::Level::DEBUG) => level::DEBUG,
         Some(tracing::Level::INFO) => level::INFO,
         Some(tracing::Level::WARN) => level::WARN,
         Some(tracing::Level::ERROR) => level::ERROR,
-        None => if debug { level::DEBUG } else { level::INFO },
+        None => {
+            if debug {
+                level::DEBUG
+            } else {
+                level::INFO
+            }
+        }
     }
 }
 

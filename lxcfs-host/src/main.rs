@@ -10,11 +10,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.version {
         println!("lxcfs {}", env!("CARGO_PKG_VERSION"));
-        match daemon::find_library(cli.library.as_deref()).map_err(|e| e.to_string()).and_then(
-            |p| daemon::library_info(&p).map_err(|e| e.to_string()),
-        ) {
+        match daemon::find_library(cli.library.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(|p| daemon::library_info(&p).map_err(|e| e.to_string()))
+        {
             Ok(info) => {
-                println!("liblxcfs {} (build {}) {}", info.version, info.build_id, info.path.display());
+                println!(
+                    "liblxcfs {} (build {}) {}",
+                    info.version,
+                    info.build_id,
+                    info.path.display()
+                );
                 return ExitCode::SUCCESS;
             }
             Err(e) => {

@@ -42,7 +42,10 @@ impl PidFile {
     /// # Errors
     /// [`PidFileError::Locked`] when another process holds it; [`PidFileError::Io`] otherwise.
     pub fn acquire(path: &Path) -> Result<PidFile, PidFileError> {
-        let io = |e| PidFileError::Io { path: path.to_path_buf(), source: e };
+        let io = |e| PidFileError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -61,14 +64,21 @@ impl PidFile {
                 let holder = s.trim().to_string();
                 return Err(PidFileError::Locked {
                     path: path.to_path_buf(),
-                    holder: if holder.is_empty() { "?".into() } else { holder },
+                    holder: if holder.is_empty() {
+                        "?".into()
+                    } else {
+                        holder
+                    },
                 });
             }
         };
         lock.set_len(0).map_err(io)?;
         lock.rewind().map_err(io)?;
         writeln!(lock, "{}", std::process::id()).map_err(io)?;
-        Ok(PidFile { path: path.to_path_buf(), _lock: lock })
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
     }
 }
 

@@ -39,7 +39,11 @@ impl Trigger {
     /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
     /// vanished cgroup).
     pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
-        let fd = open(target, OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = open(
+            target,
+            OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
         let mut file = std::fs::File::from(fd);
         let mut buf = text.as_bytes().to_vec();
         buf.push(0);
@@ -48,10 +52,16 @@ impl Trigger {
         let (cancel_r, cancel_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let state = Arc::new(State::default());
         let st = state.clone();
-        let waiter = std::thread::Builder::new().name("lxcfs-psi".into()).spawn(move || {
-            wait_loop(&fd, &cancel_r, &st);
-        })?;
-        Ok(Trigger { state, cancel: Some(cancel_w), waiter: Some(waiter) })
+        let waiter = std::thread::Builder::new()
+            .name("lxcfs-psi".into())
+            .spawn(move || {
+                wait_loop(&fd, &cancel_r, &st);
+            })?;
+        Ok(Trigger {
+            state,
+            cancel: Some(cancel_w),
+            waiter: Some(waiter),
+        })
     }
 
     /// Answers a FUSE poll: `POLLPRI` when an event fired since the last poll; otherwise no
@@ -64,7 +74,11 @@ impl Trigger {
             *self.state.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
             // An event may have fired between the check above and storing the handle.
             if self.state.fired.swap(false, Ordering::AcqRel) {
-                self.state.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                self.state
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
                 return PollEvents::POLLPRI;
             }
         }

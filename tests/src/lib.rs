@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The target directory cargo builds into.
@@ -46,7 +49,10 @@ pub fn binaries() -> Binaries {
             .expect("run cargo build");
         assert!(status.success(), "cargo build of lxcfs failed");
         let dir = target_dir().join("debug");
-        Binaries { lxcfs: dir.join("lxcfs"), lib: dir.join("liblxcfs.so") }
+        Binaries {
+            lxcfs: dir.join("lxcfs"),
+            lib: dir.join("liblxcfs.so"),
+        }
     })
     .clone()
 }
@@ -130,13 +136,22 @@ impl Daemon {
             .arg("--runtime-dir")
             .arg(&run)
             .arg(&mnt)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)
             .spawn()
             .expect("spawn lxcfs");
-        let mut d = Daemon { child: Some(child), dir, mnt, pidfile, log };
+        let mut d = Daemon {
+            child: Some(child),
+            dir,
+            mnt,
+            pidfile,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !(is_mounted(&d.mnt) && d.mnt.join("proc/meminfo").exists()) {
             if let Some(c) = d.child.as_mut() {
@@ -144,7 +159,11 @@ impl Daemon {
                     panic!("lxcfs exited early ({st}); log:\n{}", d.log_text());
                 }
             }
-            assert!(Instant::now() < deadline, "lxcfs did not mount; log:\n{}", d.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "lxcfs did not mount; log:\n{}",
+                d.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         d
@@ -180,7 +199,11 @@ impl Daemon {
     pub fn wait_log(&self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !self.log_text().contains(needle) {
-            assert!(Instant::now() < deadline, "log never showed {needle:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "log never showed {needle:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -238,7 +261,9 @@ pub fn v1_mount(controller: &str) -> Option<PathBuf> {
         }
         let opts = post.nth(1)?;
         let mp = pre.split(' ').nth(4)?;
-        opts.split(',').any(|o| o == controller).then(|| PathBuf::from(mp))
+        opts.split(',')
+            .any(|o| o == controller)
+            .then(|| PathBuf::from(mp))
     })
 }
 
@@ -283,14 +308,24 @@ impl Cgroup {
             }
             dirs.push(cur);
         }
-        Cgroup { dirs, path: path.to_string() }
+        Cgroup {
+            dirs,
+            path: path.to_string(),
+        }
     }
 
     /// The directory in the hierarchy whose path contains `controller`'s mount.
     pub fn dir(&self, controller: &str) -> &Path {
-        let root = if controller == "unified" { unified_mount() } else { v1_mount(controller) };
+        let root = if controller == "unified" {
+            unified_mount()
+        } else {
+            v1_mount(controller)
+        };
         let root = root.unwrap_or_else(|| panic!("{controller} not mounted"));
-        self.dirs.iter().find(|d| d.starts_with(&root)).expect("cgroup has that controller")
+        self.dirs
+            .iter()
+            .find(|d| d.starts_with(&root))
+            .expect("cgroup has that controller")
     }
 
     /// Writes `value` to `file` in the hierarchy of `controller`.
@@ -320,7 +355,11 @@ impl Cgroup {
     /// stderr on failure).
     pub fn sh(&self, script: &str) -> String {
         let full = format!("{} && {script}", self.enter_script());
-        let out = Command::new("sh").arg("-c").arg(&full).output().expect("spawn sh");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&full)
+            .output()
+            .expect("spawn sh");
         assert!(
             out.status.success(),
             "sh -c {full:?} failed: {}\n{}",
@@ -358,13 +397,18 @@ impl Drop for Cgroup {
 
 /// Moves every task below `dir` to the hierarchy root and removes the directories bottom-up.
 pub fn remove_cgroup_tree(dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             remove_cgroup_tree(&e.path());
         }
     }
-    let root = dir.ancestors().find(|a| a.join("cgroup.procs").exists() && !a.parent().is_some_and(|p| p.join("cgroup.procs").exists()));
+    let root = dir.ancestors().find(|a| {
+        a.join("cgroup.procs").exists()
+            && !a.parent().is_some_and(|p| p.join("cgroup.procs").exists())
+    });
     if let (Ok(procs), Some(root)) = (std::fs::read_to_string(dir.join("cgroup.procs")), root) {
         for p in procs.split_whitespace() {
             let _ = std::fs::write(root.join("cgroup.procs"), p);
@@ -424,9 +468,15 @@ pub fn assert_golden(rel: &str, actual: &str) {
         let mut diff = String::new();
         let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
         for i in 0..e.len().max(a.len()) {
-            let (x, y) = (e.get(i).copied().unwrap_or("<none>"), a.get(i).copied().unwrap_or("<none>"));
+            let (x, y) = (
+                e.get(i).copied().unwrap_or("<none>"),
+                a.get(i).copied().unwrap_or("<none>"),
+            );
             if x != y {
-                diff.push_str(&format!("line {}:\n  expected: {x}\n  actual:   {y}\n", i + 1));
+                diff.push_str(&format!(
+                    "line {}:\n  expected: {x}\n  actual:   {y}\n",
+                    i + 1
+                ));
             }
         }
         panic!("{rel} differs from its golden file:\n{diff}");

@@ -43,16 +43,21 @@ pub fn render(host: &str, mem: &Memory, opts: MeminfoOptions) -> String {
     let kb = |b: u64| b / 1024;
     let s = &mem.stat;
 
-    let total = mem.limit.value().map_or(host_total, |b| kb(b).min(host_total));
+    let total = mem
+        .limit
+        .value()
+        .map_or(host_total, |b| kb(b).min(host_total));
     let free = total.saturating_sub(kb(mem.usage));
     let reclaimable = s
         .active_file
         .saturating_add(s.inactive_file)
         .saturating_add(s.slab_reclaimable.unwrap_or(0));
     let available = free.saturating_add(kb(reclaimable)).min(total);
-    let anon_pages = s
-        .anon
-        .unwrap_or_else(|| s.active_anon.saturating_add(s.inactive_anon).saturating_sub(s.shmem));
+    let anon_pages = s.anon.unwrap_or_else(|| {
+        s.active_anon
+            .saturating_add(s.inactive_anon)
+            .saturating_sub(s.shmem)
+    });
     let (swap_total, swap_free) = if opts.swap_off {
         (0, 0)
     } else {
@@ -115,12 +120,22 @@ mod tests {
     const HOST: &str = "MemTotal:       16000000 kB\nMemFree:         8000000 kB\nMemAvailable:   12000000 kB\nShmem:             10000 kB\nAnonPages:         10000 kB\nSwapTotal:         65536 kB\nSwapFree:          65536 kB\nCommitLimit:     8000000 kB\n";
 
     fn mem(limit: Limit, usage: u64) -> Memory {
-        Memory { v1: false, limit, usage, stat: MemStat::default(), swap: None }
+        Memory {
+            v1: false,
+            limit,
+            usage,
+            stat: MemStat::default(),
+            swap: None,
+        }
     }
 
     #[test]
     fn usage_above_limit_saturates() {
-        let out = render(HOST, &mem(Limit::Value(100 << 20), 200 << 20), MeminfoOptions::default());
+        let out = render(
+            HOST,
+            &mem(Limit::Value(100 << 20), 200 << 20),
+            MeminfoOptions::default(),
+        );
         let v = meminfo::parse(&out);
         assert_eq!(v["MemTotal"], 102400);
         assert_eq!(v["MemFree"], 0);
@@ -163,12 +178,23 @@ mod tests {
     #[test]
     fn swap_flag_and_accounting() {
         let mut m = mem(Limit::Value(256 << 20), 0);
-        m.swap = Some(Swap { limit: Limit::Value(32 << 20), used: 40 << 20, swappiness_zero: false });
+        m.swap = Some(Swap {
+            limit: Limit::Value(32 << 20),
+            used: 40 << 20,
+            swappiness_zero: false,
+        });
         let v_out = render(HOST, &m, MeminfoOptions::default());
         let v = meminfo::parse(&v_out);
         assert_eq!(v["SwapTotal"], 32768);
         assert_eq!(v["SwapFree"], 0, "used above total saturates");
-        let v_out = render(HOST, &m, MeminfoOptions { swap_off: true, zswap_off: false });
+        let v_out = render(
+            HOST,
+            &m,
+            MeminfoOptions {
+                swap_off: true,
+                zswap_off: false,
+            },
+        );
         assert_eq!(meminfo::parse(&v_out)["SwapTotal"], 0);
     }
 }

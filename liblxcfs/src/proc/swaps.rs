@@ -41,7 +41,11 @@ mod tests {
             limit: Limit::Value(256 << 20),
             usage: 0,
             stat: MemStat::default(),
-            swap: Some(Swap { limit: Limit::Value(32 << 20), used: 1 << 20, swappiness_zero: false }),
+            swap: Some(Swap {
+                limit: Limit::Value(32 << 20),
+                used: 1 << 20,
+                swappiness_zero: false,
+            }),
         };
         let out = render(&m, 65536, false);
         let mut lines = out.lines();
