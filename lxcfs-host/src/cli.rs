@@ -12,8 +12,9 @@ use clap::{ArgAction, CommandFactory, Parser};
 /// `<prefix>/<libdir>`): `<libdir>/lxcfs/liblxcfs.so`, `/usr/lib/lxcfs/liblxcfs.so` by default.
 pub const DEFAULT_LIBRARY: &str = env!("LXCFS_DEFAULT_LIBRARY");
 
-/// Default runtime directory (`--runtime-dir`), as upstream's meson `runtime-path`.
-pub const DEFAULT_RUNTIME_DIR: &str = "/run";
+/// Default runtime directory (`--runtime-dir`), fixed at build time by `LXCFS_RUNTIME_DIR`
+/// (meson's `runtime-path`, as upstream's), `/run` by default.
+pub const DEFAULT_RUNTIME_DIR: &str = env!("LXCFS_DEFAULT_RUNTIME_DIR");
 
 /// FUSE options upstream lxcfs removes from `-o` because it always sets them itself.
 const DROPPED_FUSE_OPTIONS: &[&str] = &[
@@ -24,8 +25,7 @@ const DROPPED_FUSE_OPTIONS: &[&str] = &[
     "attr_timeout",
 ];
 
-/// `lxcfs [options] <mountpoint>`: a FUSE filesystem that makes /proc and /sys files
-/// container-aware.
+/// FUSE filesystem that makes /proc and /sys files container-aware.
 ///
 /// Bind-mount files from the mountpoint (usually /var/lib/lxcfs) over a container's /proc and
 /// /sys files: proc/{cpuinfo,diskstats,loadavg,meminfo,slabinfo,stat,swaps,uptime},

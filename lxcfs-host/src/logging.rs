@@ -13,6 +13,7 @@ pub fn init(debug: bool) -> u32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     match max.and_then(|m| m.into_level()) {
         Some(tracing::Level::TRACE) => level::TRACE,

@@ -39,7 +39,8 @@ fn main() -> ExitCode {
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let target = output.map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
+            let target =
+                output.map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
             eprintln!("lxcfs-mangen: cannot write {target}: {err}");
             ExitCode::FAILURE
         }
@@ -145,8 +146,19 @@ fn extra_sections() -> Roff {
 
     section(&mut roff, "EXAMPLES");
     paragraph(&mut roff, [roman("Mount at the usual place:")]);
-    example(&mut roff, &[&format!("mkdir -p {MOUNTPOINT}"), &format!("lxcfs {MOUNTPOINT}")]);
-    paragraph(&mut roff, [roman("Give a Docker container its own memory and uptime view:")]);
+    example(
+        &mut roff,
+        &[
+            &format!("mkdir -p {MOUNTPOINT}"),
+            &format!("lxcfs {MOUNTPOINT}"),
+        ],
+    );
+    paragraph(
+        &mut roff,
+        [roman(
+            "Give a Docker container its own memory and uptime view:",
+        )],
+    );
     example(
         &mut roff,
         &[
@@ -156,8 +168,16 @@ fn extra_sections() -> Roff {
             "  debian:12 free -m",
         ],
     );
-    paragraph(&mut roff, [roman("Switch to a newly installed library without unmounting:")]);
-    example(&mut roff, &["systemctl reload lxcfs", "kill -USR1 $(pidof lxcfs)"]);
+    paragraph(
+        &mut roff,
+        [roman(
+            "Switch to a newly installed library without unmounting:",
+        )],
+    );
+    example(
+        &mut roff,
+        &["systemctl reload lxcfs", "kill -USR1 $(pidof lxcfs)"],
+    );
 
     section(&mut roff, "SEE ALSO");
     roff.text([
