@@ -12,6 +12,7 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod cpu;
 pub mod cpuview;
 pub mod error;
 pub mod ffi;

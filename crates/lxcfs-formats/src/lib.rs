@@ -12,6 +12,7 @@
 pub mod cgroupfile;
 pub mod cpuinfo;
 pub mod cpuset;
+pub mod cputime;
 pub mod diskstats;
 pub mod meminfo;
 pub mod mountinfo;
