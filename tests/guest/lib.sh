@@ -1,8 +1,11 @@
+# shellcheck shell=sh disable=SC2034 # the variables are used by the checks
 # Helpers sourced by every check script in the guest (busybox sh).
 #
-# A check is a script that exits 0 on success; on failure it calls `fail`,
-# which prints the one-line reason as `REASON: ...` and exits 1. Cgroups made
-# with cg_create are killed and removed when the script exits.
+# A check is a script that exits 0 on success. `fail` ends it at once with a
+# one-line reason (printed as `REASON: ...`); `problem` and the expect_*
+# helpers record a failure (`PROBLEM: ...`) and let it go on, so that one run
+# reports every wrong value. Cgroups made with cg_create are killed and
+# removed when the script exits.
 #
 # A "container" here is a new pid + mount namespace whose init (pid 1 inside)
 # lives in a given cgroup and has its own /proc mounted: that is what lxcfs
@@ -11,19 +14,38 @@
 M=/var/lib/lxcfs
 CGROOT=/sys/fs/cgroup
 TAB=$(printf '\t')
+# The /proc/swaps lxcfs serves, in the kernel's own columns: this header, then
+# (when the container has swap) one line "none<spaces to column 40>virtual<tab>
+# SIZE<tab><tab>USED<tab><tab>0" matching SWAPS_LINE_RE (extended regex; SIZE
+# and USED are the 1st and 2nd number).
+SWAPS_HEADER="Filename${TAB}${TAB}${TAB}${TAB}Type${TAB}${TAB}Size${TAB}${TAB}Used${TAB}${TAB}Priority"
+SWAPS_LINE_RE="^none +virtual${TAB}[0-9]+${TAB}${TAB}[0-9]+${TAB}${TAB}0\$"
 
 # Cgroups created by this script, deepest first (removed in this order).
 _created_cgroups=
+# A private scratch directory, visible inside containers too.
+W=$(mktemp -d /tmp/check.XXXXXX)
 
 # fail MESSAGE...: report the check as failed with a one-line reason.
 fail() {
-    echo "REASON: $*"
+    echo "REASON: $(oneline "$*")"
     exit 1
 }
 
 # setup_fail MESSAGE...: the test environment, not lxcfs, went wrong.
 setup_fail() {
     fail "setup: $*"
+}
+
+# oneline TEXT: TEXT on one line, newlines and tabs shown as \n and \t.
+oneline() {
+    printf '%s' "$1" | awk '{ gsub(/\t/, "\\t"); printf "%s%s", (NR > 1 ? "\\n" : ""), $0 }'
+}
+
+# problem MESSAGE...: record a failure and go on; returns 1.
+problem() {
+    echo "PROBLEM: $(oneline "$*")"
+    return 1
 }
 
 # note MESSAGE...: a diagnostic line, shown only when the check fails.
@@ -67,7 +89,7 @@ cg_cleanup() {
     _created_cgroups=
 }
 
-trap cg_cleanup EXIT
+trap 'cg_cleanup; rm -rf "$W"' EXIT
 trap 'exit 143' TERM INT
 
 # ct_run CGROUP SCRIPT: run `sh -c SCRIPT` as pid 1 of a new pid and mount
@@ -123,12 +145,12 @@ is_uint() {
     esac
 }
 
-# expect_eq WHAT EXPECTED GOT: fail unless GOT equals EXPECTED.
+# expect_eq WHAT EXPECTED GOT: record a problem unless GOT equals EXPECTED.
 expect_eq() {
-    [ "$3" = "$2" ] || fail "$1: expected '$2', got '$3'"
+    [ "$3" = "$2" ] || problem "$1: expected '$2', got '$3'"
 }
 
-# expect_uint WHAT VALUE: fail unless VALUE is a decimal number.
+# expect_uint WHAT VALUE: fail (at once) unless VALUE is a decimal number.
 expect_uint() {
     is_uint "$2" || fail "$1: expected a number, got '$2'"
 }

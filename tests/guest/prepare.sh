@@ -4,9 +4,11 @@
 # Debian kernel (tests/guest/kernel-version) into the cache directory
 # ${LXCFS_GUEST_CACHE:-/var/cache/lxcfs-guest}/<version>/ as:
 #   vmlinuz            the kernel image
-#   modules/*.ko       fuse, brd and everything they depend on (uncompressed)
+#   modules/*.ko       fuse, brd, null_blk and everything they depend on
+#                      (uncompressed)
 #   modules/load-order the module file names in insmod order
-# Idempotent: a complete cache entry is left alone, packages are installed once.
+# Idempotent: a complete cache entry for the same module list is left alone,
+# packages are installed once.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +16,7 @@ kver=$(tr -d ' \t\r\n' <"$here/kernel-version")
 cache=${LXCFS_GUEST_CACHE:-/var/cache/lxcfs-guest}
 dest=$cache/$kver
 # Modules the guest needs; their dependencies are added automatically.
-wanted_modules=${LXCFS_GUEST_MODULES:-fuse brd}
+wanted_modules=${LXCFS_GUEST_MODULES:-fuse brd null_blk}
 
 log() { printf 'prepare.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -45,7 +47,7 @@ if [ -n "$missing" ]; then
 fi
 
 # --- kernel ---------------------------------------------------------------
-if [ -f "$dest/complete" ]; then
+if [ -f "$dest/complete" ] && [ "$(cat "$dest/complete")" = "$wanted_modules" ]; then
     log "kernel $kver already prepared in $dest"
     exit 0
 fi
@@ -79,6 +81,7 @@ cp "$work/root/boot/config-$kver-amd64" "$dest.tmp/config"
 
 # find_module NAME: print the path of NAME.ko[.xz|.zst|.gz] ('-' and '_' are
 # interchangeable in module names).
+# shellcheck disable=SC3043 # dash, bash and busybox sh all have 'local'
 find_module() {
     local alt
     alt=$(printf '%s' "$1" | tr '_-' '-_')
@@ -99,6 +102,7 @@ module_depends() {
 # append it to the load order, once.
 # 'local' is not POSIX but dash, bash and busybox sh all have it; the
 # recursion needs it.
+# shellcheck disable=SC3043
 add_module() {
     local name file dep
     name=$1
@@ -129,7 +133,7 @@ done
 touch "$dest.tmp/modules/load-order"
 
 echo "$pkg $(dpkg-deb -f "$work"/dl/"$pkg"_*.deb Version)" >"$dest.tmp/package"
-touch "$dest.tmp/complete"
+echo "$wanted_modules" >"$dest.tmp/complete"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 log "kernel $kver prepared in $dest: $(tr '\n' ' ' <"$dest/modules/load-order")"
