@@ -46,5 +46,8 @@ cargo clippy --workspace --all-targets --features lxcfs-abi/layout-check -- -D w
 step "rustdoc"
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --document-private-items -q
 
+step "release build (used by the guest and packaging stages)"
+cargo build --release -p lxcfs-host -p liblxcfs
+
 step "cargo test"
 cargo test --workspace --features lxcfs-abi/layout-check
