@@ -354,7 +354,7 @@ impl Cgroup {
     /// Runs `script` with `sh -c` inside this cgroup and returns its stdout (panics with
     /// stderr on failure).
     pub fn sh(&self, script: &str) -> String {
-        let full = format!("{} && {script}", self.enter_script());
+        let full = format!("{} && {{\n{script}\n}}", self.enter_script());
         let out = Command::new("sh")
             .arg("-c")
             .arg(&full)
@@ -372,7 +372,7 @@ impl Cgroup {
     /// Runs `script` inside a new pid and mount namespace (`unshare --pid --fork
     /// --mount-proc`) whose init is in this cgroup; returns stdout.
     pub fn sh_in_pidns(&self, script: &str) -> String {
-        let inner = format!("{} && {script}", self.enter_script());
+        let inner = format!("{} && {{\n{script}\n}}", self.enter_script());
         let out = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &inner])
             .output()

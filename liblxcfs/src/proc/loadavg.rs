@@ -1,22 +1,177 @@
-//! `/proc/loadavg` for a container (`-l`). Not virtualized yet: the host's file is served.
+//! `/proc/loadavg` for a container (`-l`; proc(5) "/proc/loadavg").
+//!
+//! ```text
+//! 0.57 0.17 0.06 2/5 7
+//! ```
+//!
+//! The three numbers are exponentially damped averages of the number of *active* tasks
+//! (runnable `R` plus uninterruptible `D`) of the container over 1, 5 and 15 minutes, computed
+//! with the kernel's fixed-point arithmetic (kernel/sched/loadavg.c: 11 fractional bits, decay
+//! factors [`EXP_1`], [`EXP_5`], [`EXP_15`] per 5-second period, [`calc_load`]). Then come the
+//! number of runnable tasks, the number of tasks (threads), and the most recently created pid
+//! *as the container numbers it*.
+//!
+//! How it is sampled:
+//! * the host calls [`tick`] every 5 s (the kernel's `LOAD_FREQ`); each call is one period;
+//! * a container cgroup is *tracked* from its first read, which shows `0.00 0.00 0.00` and a
+//!   fresh `running/total last`; later reads show the figures of the latest tick;
+//! * a tick samples every tracked cgroup and its descendants: the thread ids of v2
+//!   `cgroup.threads` (v1 `tasks`; `cgroup.procs` plus `/proc/<pid>/task` when those are
+//!   missing) and each thread's state and start time from `/proc/<tid>/stat`. Each cgroup
+//!   directory is read once per tick even when tracked cgroups nest. Threads that exit in
+//!   the meantime are skipped;
+//! * the last pid is the `NSpid:` entry, at the container's pid-namespace level, of the newest
+//!   task (latest start time, then highest id) that is visible in the container's namespace;
+//!   0 when none is. Upstream lxcfs prints the highest *host* tid instead;
+//! * a cgroup is untracked when its directory vanished or it was not read for
+//!   [`UNTRACK_AFTER`];
+//! * the cgroup is the container's v1 `cpu` (else `pids`) cgroup, else its unified cgroup, where
+//!   thread lists exist without any controller. A container at the root of its hierarchy is
+//!   the whole host: it is served the host's file.
+//!
+//! Work per tick is bounded by [`MAX_CGROUPS`] directories and [`MAX_TASKS`] threads per
+//! tracked cgroup; nothing sleeps and no lock is held while files are read, so readers are
+//! never blocked by a tick.
+//!
+//! The averages survive library reloads as versioned text records ([`LoadAvgs::export`]).
+//! Without `-l` the host's file is served.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use lxcfs_formats::pid;
+
+use crate::cgroup::{CgroupDir, Controller};
 use crate::container::Container;
 use crate::error::{Error, Result};
+use crate::hostfs::HostFs;
 use crate::Lxcfs;
 
-/// Per-container load averages, keyed by cgroup path.
+/// Fractional bits of the fixed-point load values (kernel `FSHIFT`).
+pub const FSHIFT: u32 = 11;
+/// 1.0 in fixed point (kernel `FIXED_1`).
+pub const FIXED_1: u64 = 1 << FSHIFT;
+/// 1-minute decay per 5 s period: 2048 · e^(−5/60) (kernel `EXP_1`).
+pub const EXP_1: u64 = 1884;
+/// 5-minute decay per 5 s period: 2048 · e^(−5/300) (kernel `EXP_5`).
+pub const EXP_5: u64 = 2014;
+/// 15-minute decay per 5 s period: 2048 · e^(−5/900) (kernel `EXP_15`).
+pub const EXP_15: u64 = 2037;
+/// Sampling period the decay factors are made for (kernel `LOAD_FREQ`).
+pub const PERIOD: Duration = Duration::from_secs(5);
+/// A cgroup nobody read for this long is no longer sampled.
+pub const UNTRACK_AFTER: Duration = Duration::from_secs(600);
+/// Descendant cgroup directories visited per tracked cgroup and tick (deeper trees are
+/// counted partially).
+pub const MAX_CGROUPS: usize = 4096;
+/// Threads examined per tracked cgroup and tick.
+pub const MAX_TASKS: usize = 1 << 17;
+/// Nesting depth below a tracked cgroup that is visited.
+pub const MAX_DEPTH: usize = 64;
+/// Version of the [`LoadAvgs::export`] record format.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Candidates per cgroup for the newest visible task.
+const NEWEST_KEPT: usize = 8;
+
+/// One period of the kernel's exponential average: `load` and `active` in fixed point
+/// ([`FIXED_1`] = 1.0), `exp` one of [`EXP_1`], [`EXP_5`], [`EXP_15`]. Rounds up while the
+/// load is rising, as the kernel does. Saturates instead of overflowing.
+pub fn calc_load(load: u64, exp: u64, active: u64) -> u64 {
+    let exp = exp.min(FIXED_1);
+    let mut n = load
+        .saturating_mul(exp)
+        .saturating_add(active.saturating_mul(FIXED_1 - exp));
+    if active >= load {
+        n = n.saturating_add(FIXED_1 - 1);
+    }
+    n / FIXED_1
+}
+
+/// Formats a fixed-point load as `%lu.%02lu` the way the kernel does (`LOAD_INT`/`LOAD_FRAC`
+/// after adding `FIXED_1/200`, i.e. rounded to the nearest hundredth).
+pub fn format_load(x: u64) -> String {
+    let x = x.saturating_add(FIXED_1 / 200);
+    let int = x >> FSHIFT;
+    let frac = ((x & (FIXED_1 - 1)) * 100) >> FSHIFT;
+    format!("{int}.{frac:02}")
+}
+
+/// Renders a loadavg line: three fixed-point averages (1, 5, 15 min), runnable and total
+/// task counts, last pid.
+pub fn render(avg: [u64; 3], runnable: u64, total: u64, last_pid: u32) -> String {
+    format!(
+        "{} {} {} {runnable}/{total} {last_pid}\n",
+        format_load(avg[0]),
+        format_load(avg[1]),
+        format_load(avg[2])
+    )
+}
+
+/// The tasks of a cgroup subtree at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Threads in state `R`.
+    pub runnable: u64,
+    /// Threads in state `R` or `D` (what the averages count).
+    pub active: u64,
+    /// All threads.
+    pub total: u64,
+    /// `NSpid:` of the newest task visible at the tracking level (daemon's namespace first);
+    /// empty when unknown.
+    pub newest_nspid: Vec<u32>,
+}
+
+impl Sample {
+    /// The newest pid as seen at pid-namespace `level` (0 = the daemon's), or 0.
+    pub fn last_pid(&self, level: Option<usize>) -> u32 {
+        level
+            .and_then(|l| self.newest_nspid.get(l).copied())
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    v2: bool,
+    level: Option<usize>,
+    avg: [u64; 3],
+    sample: Sample,
+    last_read: Instant,
+}
+
+/// What one [`tick_at`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Cgroups sampled.
+    pub sampled: usize,
+    /// Cgroups dropped (vanished or not read for [`UNTRACK_AFTER`]).
+    pub untracked: usize,
+    /// Cgroups whose sample failed for another reason (kept, averages unchanged).
+    pub failed: usize,
+    /// Distinct cgroup directories read.
+    pub dirs: usize,
+    /// Threads examined.
+    pub tasks: usize,
+}
+
+/// Per-container load averages, keyed by the absolute host directory of the cgroup
+/// (`/sys/fs/cgroup/cpu/lxc/c1`).
 #[derive(Debug, Default)]
 pub struct LoadAvgs {
-    nodes: Mutex<HashMap<String, [u64; 3]>>,
+    nodes: Mutex<HashMap<String, Node>>,
 }
 
 impl LoadAvgs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Node>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Number of tracked cgroups.
     pub fn len(&self) -> usize {
-        self.nodes.lock().map(|n| n.len()).unwrap_or(0)
+        self.lock().len()
     }
 
     /// Whether no cgroup is tracked.
@@ -24,24 +179,572 @@ impl LoadAvgs {
         self.len() == 0
     }
 
-    /// Records to carry across a reload (see [`crate::state`]).
-    pub fn export(&self) -> Vec<String> {
-        Vec::new()
+    /// The tracked cgroup directories, sorted.
+    pub fn tracked(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().keys().cloned().collect();
+        v.sort();
+        v
     }
 
-    /// Restores one exported record; `false` when it is not understood.
-    pub fn import(&self, _record: &str) -> bool {
-        false
+    /// The loadavg line of the cgroup directory `dir` for a reader at pid-namespace `level`,
+    /// tracking the cgroup if it is new (then with a fresh sample and zero averages). `now`
+    /// is the read time (for [`UNTRACK_AFTER`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a new cgroup's directory cannot be read.
+    pub fn read_at(
+        &self,
+        fs: &HostFs,
+        dir: &str,
+        v2: bool,
+        level: Option<usize>,
+        now: Instant,
+    ) -> Result<String> {
+        if let Some(n) = self.lock().get_mut(dir) {
+            n.last_read = now;
+            n.level = level;
+            return Ok(render(
+                n.avg,
+                n.sample.runnable,
+                n.sample.total,
+                n.sample.last_pid(level),
+            ));
+        }
+        let mut sampler = Sampler::new(fs);
+        let sample = match sampler.sample(dir, v2, level) {
+            Ok(s) => s,
+            Err(e) => {
+                let kind = match e {
+                    SampleError::Gone => std::io::ErrorKind::NotFound,
+                    SampleError::Unreadable => std::io::ErrorKind::InvalidData,
+                };
+                let list = if v2 { "cgroup.threads" } else { "tasks" };
+                return Err(Error::io(format!("{dir}/{list}"), kind.into()));
+            }
+        };
+        let line = render(
+            [0; 3],
+            sample.runnable,
+            sample.total,
+            sample.last_pid(level),
+        );
+        self.lock().entry(dir.to_string()).or_insert(Node {
+            v2,
+            level,
+            avg: [0; 3],
+            sample,
+            last_read: now,
+        });
+        Ok(line)
+    }
+
+    /// Records to carry across a reload (see [`crate::state`]), one per tracked cgroup:
+    ///
+    /// ```text
+    /// 1 <avg1> <avg5> <avg15> <runnable> <total> <v2: 0|1> <nspid,nspid|-> <dir, %-escaped>
+    /// ```
+    ///
+    /// (`1` is [`RECORD_VERSION`]; averages in fixed point; `%`, space, CR and LF in the
+    /// directory escaped as `%25`, `%20`, `%0D`, `%0A`.)
+    pub fn export(&self) -> Vec<String> {
+        let nodes = self.lock();
+        let mut out: Vec<String> = nodes
+            .iter()
+            .map(|(dir, n)| {
+                let nspid = if n.sample.newest_nspid.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.sample
+                        .newest_nspid
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                format!(
+                    "{RECORD_VERSION} {} {} {} {} {} {} {nspid} {}",
+                    n.avg[0],
+                    n.avg[1],
+                    n.avg[2],
+                    n.sample.runnable,
+                    n.sample.total,
+                    u8::from(n.v2),
+                    escape(dir)
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Restores one exported record (the cgroup counts as read now); `false` when the record
+    /// has another version or is malformed.
+    pub fn import(&self, record: &str) -> bool {
+        match parse_record(record) {
+            Some((dir, node)) => {
+                self.lock().insert(dir, node);
+                true
+            }
+            None => false,
+        }
     }
 }
 
-/// Renders `/proc/loadavg` for container `c`.
+fn parse_record(record: &str) -> Option<(String, Node)> {
+    let f: Vec<&str> = record.split(' ').collect();
+    let [ver, a1, a5, a15, runnable, total, v2, nspid, dir] = f.as_slice() else {
+        return None;
+    };
+    if ver.parse::<u32>().ok()? != RECORD_VERSION {
+        return None;
+    }
+    let v2 = match *v2 {
+        "0" => false,
+        "1" => true,
+        _ => return None,
+    };
+    let newest_nspid = if *nspid == "-" {
+        Vec::new()
+    } else {
+        nspid
+            .split(',')
+            .map(|p| p.parse().ok())
+            .collect::<Option<Vec<u32>>>()?
+    };
+    let dir = unescape(dir)?;
+    if !dir.starts_with('/') {
+        return None;
+    }
+    let runnable: u64 = runnable.parse().ok()?;
+    let node = Node {
+        v2,
+        level: None,
+        avg: [a1.parse().ok()?, a5.parse().ok()?, a15.parse().ok()?],
+        sample: Sample {
+            runnable,
+            active: runnable,
+            total: total.parse().ok()?,
+            newest_nspid,
+        },
+        last_read: Instant::now(),
+    };
+    Some((dir, node))
+}
+
+fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => o.push_str("%25"),
+            ' ' => o.push_str("%20"),
+            '\n' => o.push_str("%0A"),
+            '\r' => o.push_str("%0D"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Why a cgroup could not be sampled.
+#[derive(Debug, PartialEq, Eq)]
+enum SampleError {
+    /// The tracked cgroup directory vanished.
+    Gone,
+    /// Its thread list cannot be read.
+    Unreadable,
+}
+
+/// The tasks directly in one cgroup directory.
+#[derive(Debug, Default)]
+struct Own {
+    runnable: u64,
+    active: u64,
+    total: u64,
+    /// Up to [`NEWEST_KEPT`] `(starttime, tid)`, newest first.
+    newest: Vec<(u64, u32)>,
+    children: Vec<String>,
+}
+
+/// Reads cgroup directories and task states, each directory at most once.
+struct Sampler<'a> {
+    fs: &'a HostFs,
+    own: HashMap<String, std::result::Result<Rc<Own>, std::io::ErrorKind>>,
+    tasks: usize,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(fs: &'a HostFs) -> Sampler<'a> {
+        Sampler {
+            fs,
+            own: HashMap::new(),
+            tasks: 0,
+        }
+    }
+
+    /// Thread ids listed in `dir`.
+    fn thread_ids(&self, dir: &str, v2: bool) -> std::io::Result<Vec<u32>> {
+        let list = if v2 { "cgroup.threads" } else { "tasks" };
+        match self.fs.read(&format!("{dir}/{list}")) {
+            Ok(t) => return parse_ids(&t),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let procs = parse_ids(&self.fs.read(&format!("{dir}/cgroup.procs"))?)?;
+        let mut out = Vec::new();
+        for p in procs {
+            match self.fs.numeric_entries(&format!("/proc/{p}/task")) {
+                Ok(t) => out.extend(t),
+                Err(_) => out.push(p),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tasks directly in `dir` (cached for the pass); the error kind of its thread list
+    /// otherwise (`NotFound` for a cgroup that is gone).
+    fn own(
+        &mut self,
+        dir: &str,
+        v2: bool,
+        budget: usize,
+    ) -> std::result::Result<Rc<Own>, std::io::ErrorKind> {
+        if let Some(o) = self.own.get(dir) {
+            return o.clone();
+        }
+        let o = self.thread_ids(dir, v2).map_err(|e| e.kind()).map(|tids| {
+            let mut own = Own::default();
+            for tid in tids.into_iter().take(budget) {
+                self.tasks += 1;
+                let Some(st) = self
+                    .fs
+                    .read(&format!("/proc/{tid}/stat"))
+                    .ok()
+                    .and_then(|t| pid::parse_stat(&t))
+                else {
+                    continue;
+                };
+                own.total += 1;
+                match st.state {
+                    'R' => {
+                        own.runnable += 1;
+                        own.active += 1;
+                    }
+                    'D' => own.active += 1,
+                    _ => {}
+                }
+                keep_newest(&mut own.newest, (st.starttime, tid));
+            }
+            own.children = self
+                .fs
+                .read_dir(dir)
+                .map(|es| {
+                    es.into_iter()
+                        .filter(|(_, k)| *k == lxcfs_abi::kind::DIR)
+                        .map(|(n, _)| format!("{dir}/{n}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Rc::new(own)
+        });
+        self.own.insert(dir.to_string(), o.clone());
+        o
+    }
+
+    /// Samples the subtree at `dir`; the newest task must be visible at `level`.
+    fn sample(
+        &mut self,
+        dir: &str,
+        v2: bool,
+        level: Option<usize>,
+    ) -> std::result::Result<Sample, SampleError> {
+        let mut s = Sample::default();
+        let mut newest: Vec<(u64, u32)> = Vec::new();
+        let mut stack = vec![(dir.to_string(), 0usize)];
+        let (mut dirs, mut tasks) = (0usize, 0usize);
+        while let Some((d, depth)) = stack.pop() {
+            if dirs >= MAX_CGROUPS || tasks >= MAX_TASKS {
+                break;
+            }
+            dirs += 1;
+            let own = match self.own(&d, v2, MAX_TASKS - tasks) {
+                Ok(o) => o,
+                // A sub-cgroup removed while walking.
+                Err(std::io::ErrorKind::NotFound) if d != dir => continue,
+                Err(_) if d == dir && !self.fs.exists(dir) => return Err(SampleError::Gone),
+                Err(_) => return Err(SampleError::Unreadable),
+            };
+            tasks = tasks.saturating_add(own.total as usize);
+            s.runnable = s.runnable.saturating_add(own.runnable);
+            s.active = s.active.saturating_add(own.active);
+            s.total = s.total.saturating_add(own.total);
+            for n in &own.newest {
+                keep_newest(&mut newest, *n);
+            }
+            if depth < MAX_DEPTH {
+                stack.extend(own.children.iter().map(|c| (c.clone(), depth + 1)));
+            }
+        }
+        if let Some(level) = level {
+            s.newest_nspid = newest
+                .iter()
+                .find_map(|(_, tid)| {
+                    let st = self.fs.read(&format!("/proc/{tid}/status")).ok()?;
+                    let nspid = pid::parse_status(&st)?.nspid;
+                    (nspid.len() > level).then_some(nspid)
+                })
+                .unwrap_or_default();
+        }
+        Ok(s)
+    }
+}
+
+/// Parses a cgroup id list (one decimal id per line).
 ///
 /// # Errors
-/// Always [`Error::NotFound`] for now (the caller serves the host file).
-pub fn read(_lx: &Lxcfs, _c: &Container) -> Result<String> {
-    Err(Error::NotFound)
+/// `InvalidData` for anything that is not an id.
+fn parse_ids(text: &str) -> std::io::Result<Vec<u32>> {
+    text.split_whitespace()
+        .map(|x| {
+            x.parse()
+                .map_err(|_| std::io::ErrorKind::InvalidData.into())
+        })
+        .collect()
 }
 
-/// One sampling pass over the tracked cgroups.
-pub fn tick(_lx: &Lxcfs) {}
+/// Inserts `x` into `v` (newest first, at most [`NEWEST_KEPT`] entries).
+fn keep_newest(v: &mut Vec<(u64, u32)>, x: (u64, u32)) {
+    let pos = v.iter().position(|y| x > *y).unwrap_or(v.len());
+    if pos < NEWEST_KEPT && !v.contains(&x) {
+        v.insert(pos, x);
+        v.truncate(NEWEST_KEPT);
+    }
+}
+
+/// The cgroup whose tasks make up container `c`'s load: v1 `cpu`, else v1 `pids`, else the
+/// unified hierarchy.
+///
+/// # Errors
+/// [`Error::NoController`] when none of them holds the container.
+pub fn task_cgroup<'a>(lx: &'a Lxcfs, c: &Container) -> Result<CgroupDir<'a>> {
+    for ctrl in [Controller::Cpu, Controller::Pids] {
+        if let Ok(d) = super::cgroup(lx, c, ctrl) {
+            return Ok(d);
+        }
+    }
+    let u = lx.hierarchies.unified().ok_or(Error::NoController("cpu"))?;
+    CgroupDir::of(u, &c.membership).ok_or(Error::NoController("cpu"))
+}
+
+/// The pid-namespace level of container `c` counted from the daemon's (0): the number of
+/// `NSpid:` entries of its init minus one; 0 for host readers; `None` when unknown.
+pub fn ns_level(lx: &Lxcfs, c: &Container) -> Option<usize> {
+    if c.is_host {
+        return Some(0);
+    }
+    let st = lx.fs.read(&format!("/proc/{}/status", c.init_pid)).ok()?;
+    pid::parse_status(&st)?.nspid.len().checked_sub(1)
+}
+
+/// Renders `/proc/loadavg` for container `c`; see the module documentation.
+///
+/// # Errors
+/// [`Error::NotFound`] without `-l` or for a container at the hierarchy root (the host's own
+/// load); [`Error::NoController`]; [`Error::Io`] for a vanished cgroup.
+pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
+    if !lx.options.loadavg {
+        return Err(Error::NotFound);
+    }
+    let dir = task_cgroup(lx, c)?;
+    if dir.is_root() {
+        return Err(Error::NotFound);
+    }
+    let abs = dir
+        .hierarchy
+        .dir_of(&dir.path)
+        .ok_or(Error::NoController("cpu"))?;
+    lx.loadavg
+        .read_at(&lx.fs, &abs, dir.is_v2(), ns_level(lx, c), Instant::now())
+}
+
+/// One sampling pass over the tracked cgroups (one [`PERIOD`]); see [`tick_at`].
+pub fn tick(lx: &Lxcfs) {
+    let t0 = Instant::now();
+    let r = tick_at(lx, t0);
+    tracing::debug!(
+        "loadavg tick: {} cgroups ({} dirs, {} threads) in {:?}; {} untracked, {} failed",
+        r.sampled,
+        r.dirs,
+        r.tasks,
+        t0.elapsed(),
+        r.untracked,
+        r.failed
+    );
+}
+
+/// One sampling pass at time `now`: drops cgroups not read for [`UNTRACK_AFTER`], samples the
+/// others, drops those whose directory vanished, and advances every average by one period.
+pub fn tick_at(lx: &Lxcfs, now: Instant) -> TickReport {
+    let mut report = TickReport::default();
+    let work: Vec<(String, bool, Option<usize>)> = {
+        let mut nodes = lx.loadavg.lock();
+        let before = nodes.len();
+        nodes.retain(|_, n| now.saturating_duration_since(n.last_read) < UNTRACK_AFTER);
+        report.untracked = before - nodes.len();
+        nodes
+            .iter()
+            .map(|(d, n)| (d.clone(), n.v2, n.level))
+            .collect()
+    };
+    let mut sampler = Sampler::new(&lx.fs);
+    let results: Vec<(String, std::result::Result<Sample, SampleError>)> = work
+        .into_iter()
+        .map(|(d, v2, level)| {
+            let s = sampler.sample(&d, v2, level);
+            (d, s)
+        })
+        .collect();
+    report.dirs = sampler.own.len();
+    report.tasks = sampler.tasks;
+    let mut nodes = lx.loadavg.lock();
+    for (dir, s) in results {
+        match s {
+            Err(SampleError::Gone) => {
+                if nodes.remove(&dir).is_some() {
+                    report.untracked += 1;
+                }
+            }
+            Err(SampleError::Unreadable) => report.failed += 1,
+            Ok(s) => {
+                let Some(n) = nodes.get_mut(&dir) else {
+                    continue;
+                };
+                let active = s.active.saturating_mul(FIXED_1);
+                for (a, e) in n.avg.iter_mut().zip([EXP_1, EXP_5, EXP_15]) {
+                    *a = calc_load(*a, e, active);
+                }
+                n.sample = s;
+                report.sampled += 1;
+            }
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_fixed_point() {
+        // Two active tasks from zero: the kernel's sequence for the 1-minute average.
+        let mut a = 0;
+        let mut seq = Vec::new();
+        for _ in 0..4 {
+            a = calc_load(a, EXP_1, 2 * FIXED_1);
+            seq.push(a);
+        }
+        assert_eq!(seq, [328, 630, 908, 1164]);
+        assert_eq!(format_load(1164), "0.57");
+        // Decay rounds down.
+        assert_eq!(calc_load(2048, EXP_1, 0), 1884);
+        assert_eq!(calc_load(0, EXP_15, 0), 0);
+        // Saturation, no panic.
+        assert!(calc_load(u64::MAX, EXP_5, u64::MAX) > 0);
+        assert_eq!(calc_load(5, 9999, 0), 5);
+    }
+
+    #[test]
+    fn kernel_rounding() {
+        assert_eq!(format_load(0), "0.00");
+        assert_eq!(format_load(FIXED_1), "1.00");
+        // 0.995 and up shows as 1.00 (FIXED_1/200 added before truncation).
+        assert_eq!(format_load(2038), "1.00");
+        assert_eq!(format_load(2027), "0.99");
+        assert_eq!(format_load(3 * FIXED_1 + FIXED_1 / 2), "3.50");
+        assert_eq!(render([1164, 400, 0], 2, 5, 7), "0.57 0.20 0.00 2/5 7\n");
+        assert!(!format_load(u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn newest_list() {
+        let mut v = Vec::new();
+        for x in [(5, 1), (9, 2), (5, 3), (1, 4), (9, 2)] {
+            keep_newest(&mut v, x);
+        }
+        assert_eq!(v, [(9, 2), (5, 3), (5, 1), (1, 4)]);
+        for i in 0..20 {
+            keep_newest(&mut v, (100 + i, 1000));
+        }
+        assert_eq!(v.len(), NEWEST_KEPT);
+        assert_eq!(v[0], (119, 1000));
+    }
+
+    #[test]
+    fn id_lists() {
+        assert_eq!(parse_ids("12\n13\n").unwrap(), [12, 13]);
+        assert_eq!(parse_ids("").unwrap(), Vec::<u32>::new());
+        assert!(parse_ids("12\nlots\n").is_err());
+        assert!(parse_ids("-1\n").is_err());
+    }
+
+    #[test]
+    fn last_pid_by_level() {
+        let s = Sample {
+            newest_nspid: vec![5004, 7],
+            ..Sample::default()
+        };
+        assert_eq!(s.last_pid(Some(1)), 7);
+        assert_eq!(s.last_pid(Some(0)), 5004);
+        assert_eq!(s.last_pid(Some(2)), 0);
+        assert_eq!(s.last_pid(None), 0);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let l = LoadAvgs::default();
+        assert!(l.import("1 1164 400 12 2 5 1 5004,7 /sys/fs/cgroup/a%20b%25c%0Ad"));
+        assert_eq!(l.tracked(), ["/sys/fs/cgroup/a b%c\nd"]);
+        assert_eq!(
+            l.export(),
+            ["1 1164 400 12 2 5 1 5004,7 /sys/fs/cgroup/a%20b%25c%0Ad"]
+        );
+        assert!(l.import("1 0 0 0 0 0 0 - /x"));
+        assert_eq!(l.len(), 2);
+        for bad in [
+            "2 1164 400 12 2 5 1 - /x",
+            "1 1164 400 12 2 5 1 - relative",
+            "1 a 400 12 2 5 1 - /x",
+            "1 1 1 1 1 1 7 - /x",
+            "1 1 1 1 1 1 1 x,y /x",
+            "1 1 1 1 1 1 1 - /x%zz",
+            "1 1 1 1 1 1 1 - /x%+1",
+            "1 1 1 1 1 1 1 - /x%2",
+            "1 1 1 1 1 1 1 -",
+            "",
+            "garbage",
+        ] {
+            assert!(!l.import(bad), "{bad:?}");
+        }
+        assert_eq!(l.len(), 2);
+    }
+}
