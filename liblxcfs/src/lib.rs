@@ -89,8 +89,15 @@ impl Lxcfs {
         tracing::info!(
             "cgroup layout {:?}: v1 {:?}, unified {:?}",
             hierarchies.layout(),
-            hierarchies.v1.iter().map(|h| h.controllers.join(",")).collect::<Vec<_>>(),
-            hierarchies.unified.as_ref().map(|u| u.controllers.join(" "))
+            hierarchies
+                .v1
+                .iter()
+                .map(|h| h.controllers.join(","))
+                .collect::<Vec<_>>(),
+            hierarchies
+                .unified
+                .as_ref()
+                .map(|u| u.controllers.join(" "))
         );
         let resolver = Resolver::new(&fs);
         Lxcfs {
@@ -112,7 +119,10 @@ impl Lxcfs {
     /// Turns virtualization on or off.
     pub fn set_virtualization(&self, on: bool) {
         self.virtualize.store(on, Ordering::Relaxed);
-        tracing::info!("virtualization {}", if on { "on" } else { "off: serving host files" });
+        tracing::info!(
+            "virtualization {}",
+            if on { "on" } else { "off: serving host files" }
+        );
     }
 
     /// The container of the caller thread `tid`.
@@ -143,7 +153,9 @@ impl Lxcfs {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
         match node {
             Node::SysCpu(rel) => sys::cpu::readdir(self, &rel),
-            other => other.static_entries().ok_or_else(|| Error::io(path, not_a_dir())),
+            other => other
+                .static_entries()
+                .ok_or_else(|| Error::io(path, not_a_dir())),
         }
     }
 
@@ -156,7 +168,10 @@ impl Lxcfs {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
         let attr = self.getattr(path)?;
         if attr.kind == kind::DIR {
-            return Err(Error::io(path, std::io::Error::from_raw_os_error(libc::EISDIR)));
+            return Err(Error::io(
+                path,
+                std::io::Error::from_raw_os_error(libc::EISDIR),
+            ));
         }
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
         let psi = matches!(node, Node::Pressure(_)) && self.options.psi_poll;
@@ -188,7 +203,10 @@ impl Lxcfs {
                 #[cfg(not(feature = "test-hooks"))]
                 Err(Error::NotFound)
             }
-            _ => Err(Error::io(path, std::io::Error::from_raw_os_error(libc::EISDIR))),
+            _ => Err(Error::io(
+                path,
+                std::io::Error::from_raw_os_error(libc::EISDIR),
+            )),
         }
     }
 

@@ -42,7 +42,11 @@ pub fn parse_limit(text: &str) -> Option<Limit> {
         return Some(Limit::Max);
     }
     let v: u64 = t.parse().ok()?;
-    Some(if v >= V1_UNLIMITED_FLOOR { Limit::Max } else { Limit::Value(v) })
+    Some(if v >= V1_UNLIMITED_FLOOR {
+        Limit::Max
+    } else {
+        Limit::Value(v)
+    })
 }
 
 /// Parses a single unsigned decimal value (`memory.current`, `cpuacct.usage`, ...).
@@ -100,7 +104,10 @@ pub struct NestedLine<'a> {
 impl NestedLine<'_> {
     /// The value of `key` parsed as `u64`.
     pub fn get_u64(&self, key: &str) -> Option<u64> {
-        self.fields.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.parse().ok())
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.parse().ok())
     }
 }
 
@@ -145,7 +152,12 @@ pub fn blkio_lines(text: &str) -> Vec<BlkioLine<'_>> {
             let (major, minor) = parse_devno(it.next()?)?;
             let op = it.next()?;
             let value = it.next()?.parse().ok()?;
-            Some(BlkioLine { major, minor, op, value })
+            Some(BlkioLine {
+                major,
+                minor,
+                op,
+                value,
+            })
         })
         .collect()
 }
@@ -208,7 +220,11 @@ pub fn parse_psi_trigger(text: &str) -> Option<PsiTrigger> {
     if threshold_us == 0 || threshold_us > window_us {
         return None;
     }
-    Some(PsiTrigger { full, threshold_us, window_us })
+    Some(PsiTrigger {
+        full,
+        threshold_us,
+        window_us,
+    })
 }
 
 #[cfg(test)]
@@ -232,7 +248,10 @@ mod tests {
         assert_eq!(parse_cpu_max("max 100000\n"), None);
         assert_eq!(parse_cpu_max("x 100000"), None);
         assert_eq!(parse_cfs_quota("-1\n", "100000\n"), None);
-        assert_eq!(parse_cfs_quota("50000\n", "100000\n"), Some((50000, 100000)));
+        assert_eq!(
+            parse_cfs_quota("50000\n", "100000\n"),
+            Some((50000, 100000))
+        );
     }
 
     #[test]
@@ -263,14 +282,26 @@ mod tests {
         let t = "8:0 Read 10\n8:0 Write 20\nTotal 30\n";
         let l = blkio_lines(t);
         assert_eq!(l.len(), 2);
-        assert_eq!(l[1], BlkioLine { major: 8, minor: 0, op: "Write", value: 20 });
+        assert_eq!(
+            l[1],
+            BlkioLine {
+                major: 8,
+                minor: 0,
+                op: "Write",
+                value: 20
+            }
+        );
     }
 
     #[test]
     fn psi_triggers() {
         assert_eq!(
             parse_psi_trigger("some 150000 1000000\0"),
-            Some(PsiTrigger { full: false, threshold_us: 150000, window_us: 2_000_000 })
+            Some(PsiTrigger {
+                full: false,
+                threshold_us: 150000,
+                window_us: 2_000_000
+            })
         );
         assert_eq!(
             parse_psi_trigger("full 20000 4000000\n").unwrap().render(),

@@ -9,7 +9,12 @@ pub const MAX_CPU: u32 = 8191;
 /// An empty (or whitespace-only) list is `Some(vec![])`.
 pub fn parse(text: &str) -> Option<Vec<u32>> {
     let mut cpus = Vec::new();
-    for part in text.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in text
+        .trim()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
             None => {

@@ -59,7 +59,12 @@ pub fn parse_line(line: &str) -> Option<Line> {
     if fields.is_empty() {
         return None;
     }
-    Some(Line { major, minor, name, fields })
+    Some(Line {
+        major,
+        minor,
+        name,
+        fields,
+    })
 }
 
 /// Parses the whole file, skipping malformed lines.
@@ -85,7 +90,10 @@ pub fn render_line(l: &Line) -> String {
 
 /// Device name from a `/sys/dev/block/MAJ:MIN/uevent` text (`DEVNAME=ram0`).
 pub fn uevent_devname(text: &str) -> Option<&str> {
-    text.lines().find_map(|l| l.strip_prefix("DEVNAME=")).map(str::trim).filter(|n| !n.is_empty())
+    text.lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]
@@ -105,7 +113,10 @@ mod tests {
 
     #[test]
     fn uevent() {
-        assert_eq!(uevent_devname("MAJOR=1\nMINOR=0\nDEVNAME=ram0\nDEVTYPE=disk\n"), Some("ram0"));
+        assert_eq!(
+            uevent_devname("MAJOR=1\nMINOR=0\nDEVNAME=ram0\nDEVTYPE=disk\n"),
+            Some("ram0")
+        );
         assert_eq!(uevent_devname("MAJOR=1\n"), None);
     }
 }

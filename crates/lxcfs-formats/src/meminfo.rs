@@ -19,12 +19,18 @@ pub struct Line<'a> {
 pub fn parse_line(line: &str) -> Option<Line<'_>> {
     let (key, rest) = line.split_once(':')?;
     let value = rest.split_whitespace().next()?.parse().ok()?;
-    Some(Line { key: key.trim(), value })
+    Some(Line {
+        key: key.trim(),
+        value,
+    })
 }
 
 /// Parses the whole file into a key → value map (kB for kB lines).
 pub fn parse(text: &str) -> HashMap<&str, u64> {
-    text.lines().filter_map(parse_line).map(|l| (l.key, l.value)).collect()
+    text.lines()
+        .filter_map(parse_line)
+        .map(|l| (l.key, l.value))
+        .collect()
 }
 
 /// Returns `line` with its number replaced by `value`, right-aligned in the same columns
@@ -38,8 +44,9 @@ pub fn replace_value(line: &str, value: u64) -> String {
         Some(i) => i,
         None => return line.to_string(),
     };
-    let digits_len =
-        after[digits_start..].find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len() - digits_start);
+    let digits_len = after[digits_start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len() - digits_start);
     let width = digits_start + digits_len;
     let tail = &after[digits_start + digits_len..];
     let num = value.to_string();
@@ -90,12 +97,18 @@ mod tests {
             replace_value("MemTotal:       16316156 kB", 262144),
             "MemTotal:         262144 kB"
         );
-        assert_eq!(replace_value("Zswap:                 0 kB", 12), "Zswap:                12 kB");
+        assert_eq!(
+            replace_value("Zswap:                 0 kB", 12),
+            "Zswap:                12 kB"
+        );
         assert_eq!(
             replace_value("MemTotal:       16316156 kB", 1234567890123),
             "MemTotal:  1234567890123 kB"
         );
-        assert_eq!(replace_value("HugePages_Total:       0", 5), "HugePages_Total:       5");
+        assert_eq!(
+            replace_value("HugePages_Total:       0", 5),
+            "HugePages_Total:       5"
+        );
         assert_eq!(replace_value("nonsense", 5), "nonsense");
     }
 
@@ -103,6 +116,9 @@ mod tests {
     fn rewrite_exact_keys_only() {
         let host = "MemTotal:       100 kB\nMemTotalX:      100 kB\nOther: 1\n";
         let out = rewrite(host, |k| (k == "MemTotal").then_some(7));
-        assert_eq!(out, "MemTotal:         7 kB\nMemTotalX:      100 kB\nOther: 1\n");
+        assert_eq!(
+            out,
+            "MemTotal:         7 kB\nMemTotalX:      100 kB\nOther: 1\n"
+        );
     }
 }

@@ -99,7 +99,11 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine<'_>> {
             if !path.starts_with('/') {
                 return None;
             }
-            Some(CgroupLine { id, controllers, path })
+            Some(CgroupLine {
+                id,
+                controllers,
+                path,
+            })
         })
         .collect()
 }

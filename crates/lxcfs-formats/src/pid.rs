@@ -43,7 +43,9 @@ pub fn parse_status(text: &str) -> Option<Status> {
     let mut st = Status::default();
     let mut have_tgid = false;
     for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let v = v.trim();
         match k {
             "Tgid" => {
@@ -51,7 +53,12 @@ pub fn parse_status(text: &str) -> Option<Status> {
                 have_tgid = true;
             }
             "PPid" => st.ppid = v.parse().unwrap_or(0),
-            "NSpid" => st.nspid = v.split_whitespace().filter_map(|p| p.parse().ok()).collect(),
+            "NSpid" => {
+                st.nspid = v
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            }
             "State" => st.state = v.chars().next().unwrap_or('?'),
             _ => {}
         }

@@ -63,7 +63,11 @@ pub enum CpuLine {
 pub fn parse_cpu_line(line: &str) -> Option<CpuLine> {
     let rest = line.strip_prefix("cpu")?;
     let mut it = rest.split_whitespace();
-    let first = if rest.starts_with(' ') { None } else { Some(it.next()?) };
+    let first = if rest.starts_with(' ') {
+        None
+    } else {
+        Some(it.next()?)
+    };
     let mut t = CpuTimes::default();
     for (i, tok) in it.enumerate() {
         if i >= CPU_FIELDS {
@@ -109,18 +113,25 @@ mod tests {
     fn parse_and_render() {
         let total = "cpu  10 0 20 300 4 0 1 0 0 0";
         let one = "cpu1 5 0 10 150 2 0 0 0 0 0";
-        let CpuLine::Total(t) = parse_cpu_line(total).unwrap() else { panic!() };
+        let CpuLine::Total(t) = parse_cpu_line(total).unwrap() else {
+            panic!()
+        };
         assert_eq!(t.0[col::IDLE], 300);
         assert_eq!(t.busy(), 31);
         assert_eq!(render_cpu_line(None, &t), total);
-        let CpuLine::Cpu(n, t1) = parse_cpu_line(one).unwrap() else { panic!() };
+        let CpuLine::Cpu(n, t1) = parse_cpu_line(one).unwrap() else {
+            panic!()
+        };
         assert_eq!(n, 1);
         assert_eq!(render_cpu_line(Some(1), &t1), one);
         assert_eq!(parse_cpu_line("intr 1 2 3"), None);
         assert_eq!(parse_cpu_line("cpux 1 2"), None);
         assert_eq!(parse_cpu_line("cpu1 a b"), None);
         let short = parse_cpu_line("cpu0 1 2 3 4").unwrap();
-        assert_eq!(short, CpuLine::Cpu(0, CpuTimes([1, 2, 3, 4, 0, 0, 0, 0, 0, 0])));
+        assert_eq!(
+            short,
+            CpuLine::Cpu(0, CpuTimes([1, 2, 3, 4, 0, 0, 0, 0, 0, 0]))
+        );
     }
 
     #[test]

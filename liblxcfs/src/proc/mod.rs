@@ -92,7 +92,10 @@ pub fn read_host(lx: &Lxcfs, path: &str) -> Result<String> {
 /// # Errors
 /// [`Error::NoController`] when the controller is not mounted or the container is not in it.
 pub fn cgroup<'a>(lx: &'a Lxcfs, c: &Container, ctrl: Controller) -> Result<CgroupDir<'a>> {
-    let h = lx.hierarchies.for_controller(ctrl).ok_or(Error::NoController(ctrl.name()))?;
+    let h = lx
+        .hierarchies
+        .for_controller(ctrl)
+        .ok_or(Error::NoController(ctrl.name()))?;
     CgroupDir::of(h, &c.membership).ok_or(Error::NoController(ctrl.name()))
 }
 
@@ -139,7 +142,9 @@ fn read_swaps(lx: &Lxcfs, c: &Container) -> Result<String> {
     let dir = cgroup(lx, c, Controller::Memory)?;
     let mem = crate::memory::read(&lx.fs, &dir)?;
     let host = read_host(lx, "/proc/meminfo")?;
-    let host_swap =
-        lxcfs_formats::meminfo::parse(&host).get("SwapTotal").copied().unwrap_or(0);
+    let host_swap = lxcfs_formats::meminfo::parse(&host)
+        .get("SwapTotal")
+        .copied()
+        .unwrap_or(0);
     Ok(swaps::render(&mem, host_swap, lx.options.swap_off))
 }

@@ -27,15 +27,36 @@ fn host_path(rel: &str) -> String {
 /// # Errors
 /// [`Error::NotFound`] when the host has no such entry.
 pub fn getattr(lx: &Lxcfs, rel: &str) -> Result<Attr> {
-    let md = lx.fs.symlink_metadata(&host_path(rel)).map_err(|_| Error::NotFound)?;
+    let md = lx
+        .fs
+        .symlink_metadata(&host_path(rel))
+        .map_err(|_| Error::NotFound)?;
     let perm = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777;
     let ft = md.file_type();
     Ok(if ft.is_dir() {
-        Attr { kind: kind::DIR, perm: perm & 0o555, size: 0, nlink: 2, reserved: 0 }
+        Attr {
+            kind: kind::DIR,
+            perm: perm & 0o555,
+            size: 0,
+            nlink: 2,
+            reserved: 0,
+        }
     } else if ft.is_symlink() {
-        Attr { kind: kind::SYMLINK, perm: 0o777, size: md.len(), nlink: 1, reserved: 0 }
+        Attr {
+            kind: kind::SYMLINK,
+            perm: 0o777,
+            size: md.len(),
+            nlink: 1,
+            reserved: 0,
+        }
     } else {
-        Attr { kind: kind::FILE, perm: perm & 0o555, size: md.len(), nlink: 1, reserved: 0 }
+        Attr {
+            kind: kind::FILE,
+            perm: perm & 0o555,
+            size: md.len(),
+            nlink: 1,
+            reserved: 0,
+        }
     })
 }
 
