@@ -398,3 +398,86 @@ fn sigusr2_toggles_virtualization() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(memtotal(&read_in(&cg, &d, "proc/meminfo")), 262144);
 }
+
+#[test]
+fn splice_and_sendfile_copy_the_whole_file() {
+    // cp/shutil use copy_file_range/sendfile, which stop at the reported size.
+    let d = Daemon::start(&[]);
+    let t = TempDir::new("copy");
+    for f in [
+        "proc/meminfo",
+        "proc/cpuinfo",
+        "proc/stat",
+        "proc/uptime",
+        "proc/swaps",
+    ] {
+        let dst = t.path().join("copy");
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg("import shutil,sys; shutil.copyfile(sys.argv[1], sys.argv[2])")
+            .arg(d.path(f))
+            .arg(&dst)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let copied = std::fs::read_to_string(&dst).unwrap();
+        assert!(
+            !copied.is_empty() && copied.ends_with('\n'),
+            "{f}: copied {copied:?}"
+        );
+        let size = std::fs::metadata(d.path(f)).unwrap().len();
+        assert!(
+            size >= copied.len() as u64,
+            "{f}: st_size {size} < content {}",
+            copied.len()
+        );
+    }
+}
+
+#[test]
+fn tree_changes_are_refused_with_upstream_errnos() {
+    let d = Daemon::start(&[]);
+    let errno = |r: std::io::Result<()>| r.unwrap_err().raw_os_error();
+    assert_eq!(
+        errno(std::fs::create_dir(d.path("proc/x"))),
+        Some(libc::EPERM)
+    );
+    assert_eq!(
+        errno(std::fs::create_dir(d.path("sys/devices/system/cpu/x"))),
+        Some(libc::EACCES)
+    );
+    assert_eq!(
+        errno(std::fs::rename(d.path("proc/meminfo"), d.path("proc/m2"))),
+        Some(libc::EPERM)
+    );
+    assert_eq!(
+        errno(std::fs::write(d.path("sys/devices/system/cpu/online"), "0")),
+        Some(libc::EACCES)
+    );
+    let long = "x".repeat(300);
+    assert_eq!(
+        std::fs::metadata(d.path(&format!("proc/{long}")))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    // isatty() on a generated file is answered quietly (no log line per open).
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "print(open('{}').isatty())",
+            d.path("proc/meminfo").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "False");
+    assert!(
+        !d.log_text().contains("Not Implemented"),
+        "{}",
+        d.log_text()
+    );
+}

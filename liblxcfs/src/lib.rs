@@ -34,6 +34,9 @@ use crate::error::{Error, Result};
 use crate::hostfs::HostFs;
 use crate::tree::Node;
 
+/// Page size used to round reported file sizes (bytes).
+const PAGE: u64 = 4096;
+
 /// Library switches, from the host's command line (see [`lxcfs_abi::opt`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -141,7 +144,37 @@ impl Lxcfs {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
         match node {
             Node::SysCpu(rel) => sys::cpu::getattr(self, &rel),
+            Node::Proc(f) => Ok(Attr {
+                size: self.proc_size(f),
+                ..node.static_attr()
+            }),
+            Node::Pressure(_) => Ok(Attr {
+                size: PAGE,
+                ..node.static_attr()
+            }),
             other => Ok(other.static_attr()),
+        }
+    }
+
+    /// The size reported for a generated `/proc` file: an upper bound of what a read returns,
+    /// rounded up to whole pages. The kernel's procfs reports 0, but splice(2) and sendfile(2)
+    /// on a FUSE file (`cp`, Python's `shutil.copyfile`) stop at the reported size, so 0 would
+    /// copy nothing. Small files report one page; files whose length grows with the host
+    /// (cpuinfo, stat, diskstats, slabinfo) report the host file's length plus a page of
+    /// slack, since the container's version is never longer than that (diskstats may add a
+    /// few devices the host does not list; a page covers dozens of lines).
+    pub fn proc_size(&self, f: proc::ProcFile) -> u64 {
+        use proc::ProcFile as P;
+        match f {
+            P::Cpuinfo | P::Stat | P::Diskstats | P::Slabinfo => {
+                let host = self
+                    .fs
+                    .read_bytes(f.host_path())
+                    .map(|b| b.len() as u64)
+                    .unwrap_or(0);
+                (host + PAGE).div_ceil(PAGE) * PAGE
+            }
+            _ => PAGE,
         }
     }
 

@@ -188,6 +188,9 @@ pub fn parse_fuse_options(list: &str) -> Result<Vec<FuseOption>, CliError> {
             continue;
         }
         if let Some(name) = opt.strip_prefix("fsname=") {
+            if name.is_empty() || name.contains([' ', '\t', '\n']) {
+                return Err(CliError::BadFuseOption(opt.to_string()));
+            }
             out.push(FuseOption::FsName(name.to_string()));
         } else if PASSABLE_FUSE_OPTIONS.contains(&opt)
             || (key == "max_read" && opt[key.len() + 1..].parse::<u32>().is_ok())
@@ -308,6 +311,7 @@ mod tests {
             ]
         );
         assert!(parse_fuse_options("bogus").is_err());
+        assert!(parse_fuse_options("fsname=").is_err());
         assert!(parse_fuse_options("max_read=x").is_err());
     }
 }

@@ -28,6 +28,9 @@ use lxcfs_abi::{kind, open_flags, Attr, Bytes, Caller, DirSink, OpenReply, VecSi
 use crate::plugin::{Lib, Plugin};
 use crate::psi::Trigger;
 
+/// Longest file name (bytes), as the kernel's NAME_MAX.
+const NAME_MAX: usize = 255;
+
 /// Entry and attribute time-to-live, as upstream lxcfs (0.5 s).
 pub const TTL: Duration = Duration::from_millis(500);
 
@@ -140,6 +143,22 @@ impl LxcfsFs {
         }
     }
 
+    /// The errno for a change to the tree at or below `ino`: nothing here can be created,
+    /// removed, renamed or have its attributes changed. `EACCES` under `/sys` (as for writes
+    /// there), `EPERM` elsewhere (as upstream lxcfs).
+    fn deny(&self, ino: INodeNo) -> Errno {
+        let under_sys = self
+            .shared
+            .inodes
+            .path(ino.0)
+            .is_some_and(|p| p.starts_with("/sys"));
+        if under_sys {
+            Errno::EACCES
+        } else {
+            Errno::EPERM
+        }
+    }
+
     /// The shared state (for tests and the PSI notifier).
     pub fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
@@ -193,7 +212,10 @@ fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
     if rc < 0 {
         Err(errno(rc))
     } else {
-        Ok(sink.into_inner())
+        let mut v = sink.into_inner();
+        // Snapshots live as long as the file stays open: keep only what was rendered.
+        v.shrink_to_fit();
+        Ok(v)
     }
 }
 
@@ -250,6 +272,9 @@ impl Filesystem for LxcfsFs {
         let Some(ppath) = self.shared.inodes.path(parent.0) else {
             return reply.error(Errno::ENOENT);
         };
+        if name.len() > NAME_MAX {
+            return reply.error(Errno::from_i32(libc::ENAMETOOLONG));
+        }
         let Some(name) = name.to_str().filter(|n| !n.contains('/')) else {
             return reply.error(Errno::ENOENT);
         };
@@ -666,21 +691,99 @@ impl Filesystem for LxcfsFs {
     fn mkdir(
         &self,
         _req: &Request,
-        _parent: INodeNo,
+        parent: INodeNo,
         _name: &OsStr,
         _mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::EPERM);
+        reply.error(self.deny(parent));
     }
 
-    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EPERM);
+    fn rmdir(&self, _req: &Request, parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(self.deny(parent));
     }
 
-    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EPERM);
+    fn unlink(&self, _req: &Request, parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(self.deny(parent));
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(self.deny(parent));
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(self.deny(parent));
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(self.deny(parent));
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(self.deny(newparent));
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: fuser::ReplyCreate,
+    ) {
+        reply.error(self.deny(parent));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        // isatty(3) and friends: these are not terminals (and answering quietly keeps the
+        // log free of one warning per open).
+        reply.error(Errno::from_i32(libc::ENOTTY));
     }
 
     fn getxattr(

@@ -7,7 +7,18 @@ use lxcfs_host::cli::{command, Cli};
 use lxcfs_host::daemon;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help prints and exits 0; every usage error exits 1, as upstream lxcfs does.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     if cli.version {
         println!("lxcfs {}", env!("CARGO_PKG_VERSION"));
         match daemon::find_library(cli.library.as_deref())

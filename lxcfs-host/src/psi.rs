@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,6 +17,19 @@ use fuser::{PollEvents, PollNotifier};
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
+
+/// Most triggers armed at once in the whole daemon. Each one holds a kernel PSI trigger, a
+/// pipe and a waiter thread, and the kernel tears triggers down slowly (an RCU grace period
+/// each), so an unbounded number would let one reader exhaust the daemon's descriptors and
+/// threads. Writes beyond the cap fail with `EMFILE`.
+pub const MAX_TRIGGERS: usize = 1024;
+
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of triggers armed right now.
+pub fn armed() -> usize {
+    ARMED.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -39,6 +52,11 @@ impl Trigger {
     /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
     /// vanished cgroup).
     pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
+        if ARMED.fetch_add(1, Ordering::AcqRel) >= MAX_TRIGGERS {
+            ARMED.fetch_sub(1, Ordering::AcqRel);
+            return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        let armed = Armed;
         let fd = open(
             target,
             OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -56,6 +74,10 @@ impl Trigger {
             .name("lxcfs-psi".into())
             .spawn(move || {
                 wait_loop(&fd, &cancel_r, &st);
+                // Closing the trigger descriptor can take a while in the kernel: it happens
+                // here, on the waiter, never on a FUSE thread; the slot is freed after it.
+                drop(fd);
+                drop(armed);
             })?;
         Ok(Trigger {
             state,
@@ -118,13 +140,23 @@ fn wait_loop(fd: &OwnedFd, cancel: &OwnedFd, st: &State) {
     }
 }
 
+/// One slot of [`MAX_TRIGGERS`], released when dropped.
+#[derive(Debug)]
+struct Armed;
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        ARMED.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Drop for Trigger {
+    /// Cancels the waiter without waiting for it (release runs on a FUSE thread, and the
+    /// kernel's trigger teardown may be slow); the waiter closes the descriptor and exits.
     fn drop(&mut self) {
         if let Some(w) = self.cancel.take() {
             let _ = nix::unistd::write(&w, b"x");
         }
-        if let Some(t) = self.waiter.take() {
-            let _ = t.join();
-        }
+        drop(self.waiter.take());
     }
 }

@@ -424,6 +424,10 @@ fn read_v2(lx: &Lxcfs, dir: &CgroupDir<'_>) -> Result<Stats> {
 /// [`Error::NoController`], [`Error::Io`] for missing files, [`Error::Malformed`].
 pub fn gather(lx: &Lxcfs, c: &Container) -> Result<Stats> {
     let dir = super::cgroup(lx, c, Controller::Blkio)?;
+    if dir.is_root() {
+        // The root cgroup's counters are the host's own (v2 has no io.stat there at all).
+        return Err(Error::NoController("blkio/io below the root"));
+    }
     if dir.is_v2() {
         read_v2(lx, &dir)
     } else {

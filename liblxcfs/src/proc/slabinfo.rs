@@ -33,8 +33,8 @@ pub fn render(text: &str) -> Option<String> {
 ///
 /// # Errors
 /// [`Error::NoController`] without a v1 memory cgroup (including every cgroup2 host);
-/// [`Error::Io`] when the file is missing; [`Error::Malformed`] when it is empty or not
-/// slabinfo. The caller then serves the host file.
+/// [`Error::Io`] when the file is missing; [`Error::NotFound`] when it is empty (current
+/// kernels); [`Error::Malformed`] when it is not slabinfo. The caller then serves the host file.
 pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
     let dir = super::cgroup(lx, c, Controller::Memory)?;
     if dir.is_v2() {
@@ -45,6 +45,10 @@ pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
     let text = dir
         .read(&lx.fs, file)
         .map_err(|e| Error::io(path.clone(), e))?;
+    if text.trim().is_empty() {
+        // Kernels since 5.9 account slab per object, not per cache: the file is empty.
+        return Err(Error::NotFound);
+    }
     render(&text).ok_or(Error::Malformed {
         path,
         what: "empty or not slabinfo",
