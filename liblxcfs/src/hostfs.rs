@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use lxcfs_abi::kind;
 
+/// Initial read buffer (bytes): one page, enough for most proc and cgroup files in one read.
+const READ_CHUNK: usize = 4096;
+
 /// A directory entry: name and [`lxcfs_abi::kind`] value.
 pub type DirEntry = (String, u32);
 
@@ -46,7 +49,7 @@ impl HostFs {
     /// # Errors
     /// The `io::Error` of open/read (`NotFound` for a vanished process or cgroup).
     pub fn read(&self, abs: &str) -> io::Result<String> {
-        let bytes = std::fs::read(self.path(abs))?;
+        let bytes = self.read_bytes(abs)?;
         Ok(match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -58,7 +61,29 @@ impl HostFs {
     /// # Errors
     /// The `io::Error` of open/read.
     pub fn read_bytes(&self, abs: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.path(abs))
+        // Not `std::fs::read`: its size hint costs a statx, and procfs and cgroupfs report
+        // size 0 anyway, which makes it start with tiny reads. One read into a page-sized
+        // buffer takes most of these files whole; the loop only continues for longer ones.
+        use std::io::Read;
+        let mut f = std::fs::File::open(self.path(abs))?;
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+                buf.reserve(buf.capacity().max(READ_CHUNK));
+            }
+            let len = buf.len();
+            let spare = buf.capacity() - len;
+            buf.resize(len + spare, 0);
+            match f.read(&mut buf[len..]) {
+                Ok(0) => {
+                    buf.truncate(len);
+                    return Ok(buf);
+                }
+                Ok(n) => buf.truncate(len + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The target of a symbolic link, as text.

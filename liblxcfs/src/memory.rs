@@ -73,60 +73,84 @@ pub struct MemStat {
 }
 
 impl MemStat {
-    /// Normalizes a v2 `memory.stat`.
+    /// Normalizes a v2 `memory.stat` (one pass, exact key matches).
     pub fn from_v2(text: &str) -> MemStat {
-        let g = |k| cgroupfile::flat_get(text, k);
-        let z = |k| g(k).unwrap_or(0);
-        let slab_r = g("slab_reclaimable");
-        let slab_u = g("slab_unreclaimable");
-        MemStat {
-            cached: z("file"),
-            shmem: z("shmem"),
-            mapped: z("file_mapped"),
-            dirty: z("file_dirty"),
-            writeback: z("file_writeback"),
-            active_anon: z("active_anon"),
-            inactive_anon: z("inactive_anon"),
-            active_file: z("active_file"),
-            inactive_file: z("inactive_file"),
-            unevictable: z("unevictable"),
-            anon: g("anon"),
-            anon_thp: z("anon_thp"),
-            slab: g("slab").or_else(|| Some(slab_r?.saturating_add(slab_u?))),
-            slab_reclaimable: slab_r,
-            slab_unreclaimable: slab_u,
-            kernel_stack: g("kernel_stack"),
-            pagetables: g("pagetables"),
-            sec_pagetables: g("sec_pagetables"),
-            percpu: g("percpu"),
-            shmem_thp: g("shmem_thp"),
-            file_thp: g("file_thp"),
-            zswap: g("zswap"),
-            zswapped: g("zswapped"),
-            swapcached: g("swapcached"),
+        let mut m = MemStat::default();
+        let (mut slab_r, mut slab_u, mut slab) = (None, None, None);
+        for (k, v) in cgroupfile::flat_keyed(text) {
+            match k {
+                "file" => m.cached = v,
+                "shmem" => m.shmem = v,
+                "file_mapped" => m.mapped = v,
+                "file_dirty" => m.dirty = v,
+                "file_writeback" => m.writeback = v,
+                "active_anon" => m.active_anon = v,
+                "inactive_anon" => m.inactive_anon = v,
+                "active_file" => m.active_file = v,
+                "inactive_file" => m.inactive_file = v,
+                "unevictable" => m.unevictable = v,
+                "anon" => m.anon = Some(v),
+                "anon_thp" => m.anon_thp = v,
+                "slab" => slab = Some(v),
+                "slab_reclaimable" => slab_r = Some(v),
+                "slab_unreclaimable" => slab_u = Some(v),
+                "kernel_stack" => m.kernel_stack = Some(v),
+                "pagetables" => m.pagetables = Some(v),
+                "sec_pagetables" => m.sec_pagetables = Some(v),
+                "percpu" => m.percpu = Some(v),
+                "shmem_thp" => m.shmem_thp = Some(v),
+                "file_thp" => m.file_thp = Some(v),
+                "zswap" => m.zswap = Some(v),
+                "zswapped" => m.zswapped = Some(v),
+                "swapcached" => m.swapcached = Some(v),
+                _ => {}
+            }
         }
+        m.slab = slab.or_else(|| Some(slab_r?.saturating_add(slab_u?)));
+        m.slab_reclaimable = slab_r;
+        m.slab_unreclaimable = slab_u;
+        m
     }
 
-    /// Normalizes a v1 `memory.stat` (hierarchical `total_*` keys).
+    /// Normalizes a v1 `memory.stat` (hierarchical `total_*` keys; one pass, exact keys).
     pub fn from_v1(text: &str) -> MemStat {
-        let g = |k| cgroupfile::flat_get(text, k);
-        let z = |k| g(k).unwrap_or(0);
-        MemStat {
-            cached: z("total_cache"),
-            shmem: z("total_shmem"),
-            mapped: z("total_mapped_file"),
-            dirty: z("total_dirty"),
-            writeback: z("total_writeback"),
-            active_anon: z("total_active_anon"),
-            inactive_anon: z("total_inactive_anon"),
-            active_file: z("total_active_file"),
-            inactive_file: z("total_inactive_file"),
-            unevictable: z("total_unevictable"),
-            anon: g("total_rss"),
-            anon_thp: z("total_rss_huge"),
-            swapcached: g("total_swapcached"),
-            ..MemStat::default()
+        Self::from_v1_with_limits(text).0
+    }
+
+    /// As [`MemStat::from_v1`], also returning `hierarchical_memory_limit` and
+    /// `hierarchical_memsw_limit`: the kernel's own minimum of the limits over the cgroup and
+    /// its ancestors (bytes; `None` when the kernel does not report them).
+    pub fn from_v1_with_limits(text: &str) -> (MemStat, Option<Limit>, Option<Limit>) {
+        let mut m = MemStat::default();
+        let (mut mem_limit, mut memsw_limit) = (None, None);
+        let as_limit = |v: u64| {
+            if v >= cgroupfile::V1_UNLIMITED_FLOOR {
+                Limit::Max
+            } else {
+                Limit::Value(v)
+            }
+        };
+        for (k, v) in cgroupfile::flat_keyed(text) {
+            match k {
+                "total_cache" => m.cached = v,
+                "total_shmem" => m.shmem = v,
+                "total_mapped_file" => m.mapped = v,
+                "total_dirty" => m.dirty = v,
+                "total_writeback" => m.writeback = v,
+                "total_active_anon" => m.active_anon = v,
+                "total_inactive_anon" => m.inactive_anon = v,
+                "total_active_file" => m.active_file = v,
+                "total_inactive_file" => m.inactive_file = v,
+                "total_unevictable" => m.unevictable = v,
+                "total_rss" => m.anon = Some(v),
+                "total_rss_huge" => m.anon_thp = v,
+                "total_swapcached" => m.swapcached = Some(v),
+                "hierarchical_memory_limit" => mem_limit = Some(as_limit(v)),
+                "hierarchical_memsw_limit" => memsw_limit = Some(as_limit(v)),
+                _ => {}
+            }
         }
+        (m, mem_limit, memsw_limit)
     }
 }
 
@@ -194,10 +218,6 @@ fn read_u64(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> Result<u64> {
     })
 }
 
-fn exists(fs: &HostFs, dir: &CgroupDir<'_>, file: &str) -> bool {
-    dir.file(file).is_some_and(|p| fs.exists(&p))
-}
-
 /// Reads the memory figures of the memory cgroup `dir`.
 ///
 /// # Errors
@@ -212,14 +232,23 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
                 .map_err(|e| Error::io(stat_path, e))?,
         );
         let limit = min_limit(fs, dir, "memory.max")?;
-        let swap = if exists(fs, dir, "memory.swap.current") {
-            Some(Swap {
+        let swap = match dir.read(fs, "memory.swap.current") {
+            Ok(t) => Some(Swap {
                 limit: min_limit(fs, dir, "memory.swap.max")?,
-                used: read_u64(fs, dir, "memory.swap.current")?,
+                used: cgroupfile::parse_u64(&t).ok_or(Error::Malformed {
+                    path: dir.file("memory.swap.current").unwrap_or_default(),
+                    what: "not a number",
+                })?,
                 swappiness_zero: false,
-            })
-        } else {
-            None
+            }),
+            // No swap accounting: the file does not exist.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::io(
+                    dir.file("memory.swap.current").unwrap_or_default(),
+                    e,
+                ))
+            }
         };
         Ok(Memory {
             v1: false,
@@ -234,28 +263,41 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
         let stat_text = dir
             .read(fs, "memory.stat")
             .map_err(|e| Error::io(stat_path, e))?;
-        let stat = MemStat::from_v1(&stat_text);
-        let hier = |k| {
-            cgroupfile::flat_get(&stat_text, k)
-                .and_then(|v| cgroupfile::parse_limit(&v.to_string()))
+        let (stat, hier_mem, hier_memsw) = MemStat::from_v1_with_limits(&stat_text);
+        // memory.stat's hierarchical limits are the kernel's minimum over the ancestors; the
+        // walk up the tree is needed only when a kernel does not report them.
+        let own_or_walk = |file, hier: Option<Limit>| -> Result<Limit> {
+            match hier {
+                Some(h) => Ok(h.min(read_limit(fs, dir, file)?.unwrap_or(Limit::Max))),
+                None => min_limit(fs, dir, file),
+            }
         };
-        let limit = min_limit(fs, dir, "memory.limit_in_bytes")?
-            .min(hier("hierarchical_memory_limit").unwrap_or(Limit::Max));
-        let swap = if exists(fs, dir, "memory.memsw.usage_in_bytes") {
-            let memsw_usage = read_u64(fs, dir, "memory.memsw.usage_in_bytes")?;
-            let swappiness_zero = dir
-                .read(fs, "memory.swappiness")
-                .ok()
-                .and_then(|t| cgroupfile::parse_u64(&t))
-                == Some(0);
-            Some(Swap {
-                limit: min_limit(fs, dir, "memory.memsw.limit_in_bytes")?
-                    .min(hier("hierarchical_memsw_limit").unwrap_or(Limit::Max)),
-                used: memsw_usage.saturating_sub(usage),
-                swappiness_zero,
-            })
-        } else {
-            None
+        let limit = own_or_walk("memory.limit_in_bytes", hier_mem)?;
+        let swap = match dir.read(fs, "memory.memsw.usage_in_bytes") {
+            Ok(t) => {
+                let memsw_usage = cgroupfile::parse_u64(&t).ok_or(Error::Malformed {
+                    path: dir.file("memory.memsw.usage_in_bytes").unwrap_or_default(),
+                    what: "not a number",
+                })?;
+                let swappiness_zero = dir
+                    .read(fs, "memory.swappiness")
+                    .ok()
+                    .and_then(|t| cgroupfile::parse_u64(&t))
+                    == Some(0);
+                Some(Swap {
+                    limit: own_or_walk("memory.memsw.limit_in_bytes", hier_memsw)?,
+                    used: memsw_usage.saturating_sub(usage),
+                    swappiness_zero,
+                })
+            }
+            // No swap accounting: the file does not exist.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::io(
+                    dir.file("memory.memsw.usage_in_bytes").unwrap_or_default(),
+                    e,
+                ))
+            }
         };
         Ok(Memory {
             v1: true,

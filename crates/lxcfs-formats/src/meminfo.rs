@@ -36,21 +36,39 @@ pub fn parse(text: &str) -> HashMap<&str, u64> {
 /// Returns `line` with its number replaced by `value`, right-aligned in the same columns
 /// (the field grows to the left when the new number is longer).
 pub fn replace_value(line: &str, value: u64) -> String {
+    let mut out = String::with_capacity(line.len() + 4);
+    push_replaced(&mut out, line, value);
+    out
+}
+
+/// Appends `line` with its number replaced by `value` to `out`; see [`replace_value`].
+pub fn push_replaced(out: &mut String, line: &str, value: u64) {
     let Some(colon) = line.find(':') else {
-        return line.to_string();
+        out.push_str(line);
+        return;
     };
     let after = &line[colon + 1..];
-    let digits_start = match after.find(|c: char| c.is_ascii_digit()) {
-        Some(i) => i,
-        None => return line.to_string(),
+    let Some(digits_start) = after.find(|c: char| c.is_ascii_digit()) else {
+        out.push_str(line);
+        return;
     };
     let digits_len = after[digits_start..]
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(after.len() - digits_start);
     let width = digits_start + digits_len;
     let tail = &after[digits_start + digits_len..];
-    let num = value.to_string();
-    let mut out = String::with_capacity(line.len() + 4);
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    let mut v = value;
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let num = &digits[n..];
     out.push_str(&line[..=colon]);
     if num.len() < width {
         out.extend(std::iter::repeat_n(' ', width - num.len()));
@@ -58,9 +76,17 @@ pub fn replace_value(line: &str, value: u64) -> String {
         // Keep at least one space after the colon, as the kernel does for wide numbers.
         out.push(' ');
     }
-    out.push_str(&num);
+    out.push_str(std::str::from_utf8(num).unwrap_or("0"));
     out.push_str(tail);
-    out
+}
+
+/// The value of `key` in meminfo text (exact key match, first occurrence), without building a
+/// map of the whole file.
+pub fn value_of(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// Rewrites `host` line by line: for each line whose key `values` maps to `Some(v)`, the value
@@ -70,7 +96,7 @@ pub fn rewrite(host: &str, mut values: impl FnMut(&str) -> Option<u64>) -> Strin
     let mut out = String::with_capacity(host.len() + 64);
     for line in host.lines() {
         match parse_line(line).and_then(|l| values(l.key)) {
-            Some(v) => out.push_str(&replace_value(line, v)),
+            Some(v) => push_replaced(&mut out, line, v),
             None => out.push_str(line),
         }
         out.push('\n');
@@ -110,6 +136,18 @@ mod tests {
             "HugePages_Total:       5"
         );
         assert_eq!(replace_value("nonsense", 5), "nonsense");
+    }
+
+    #[test]
+    fn value_lookup_is_exact() {
+        let t = "MemTotalX: 5 kB\nMemTotal:  7 kB\nSwapTotal: 0 kB\n";
+        assert_eq!(value_of(t, "MemTotal"), Some(7));
+        assert_eq!(value_of(t, "SwapTotal"), Some(0));
+        assert_eq!(value_of(t, "Nope"), None);
+        assert_eq!(
+            replace_value("MemFree:  1 kB", u64::MAX),
+            "MemFree: 18446744073709551615 kB"
+        );
     }
 
     #[test]

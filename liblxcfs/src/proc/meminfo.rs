@@ -37,9 +37,8 @@ pub struct MeminfoOptions {
 
 /// Renders the container's meminfo from the host's text and the container's figures.
 pub fn render(host: &str, mem: &Memory, opts: MeminfoOptions) -> String {
-    let host_vals = meminfo::parse(host);
-    let host_total = host_vals.get("MemTotal").copied().unwrap_or(u64::MAX);
-    let host_swap = host_vals.get("SwapTotal").copied().unwrap_or(0);
+    let host_total = meminfo::value_of(host, "MemTotal").unwrap_or(u64::MAX);
+    let host_swap = meminfo::value_of(host, "SwapTotal").unwrap_or(0);
     let kb = |b: u64| b / 1024;
     let s = &mem.stat;
 

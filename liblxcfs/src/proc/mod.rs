@@ -142,9 +142,6 @@ fn read_swaps(lx: &Lxcfs, c: &Container) -> Result<String> {
     let dir = cgroup(lx, c, Controller::Memory)?;
     let mem = crate::memory::read(&lx.fs, &dir)?;
     let host = read_host(lx, "/proc/meminfo")?;
-    let host_swap = lxcfs_formats::meminfo::parse(&host)
-        .get("SwapTotal")
-        .copied()
-        .unwrap_or(0);
+    let host_swap = lxcfs_formats::meminfo::value_of(&host, "SwapTotal").unwrap_or(0);
     Ok(swaps::render(&mem, host_swap, lx.options.swap_off))
 }
