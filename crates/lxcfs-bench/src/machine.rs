@@ -1,0 +1,171 @@
+//! A description of the machine a benchmark ran on.
+
+/// CPU model name (first `model name` of `/proc/cpuinfo`).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Number of online CPUs.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+/// Kernel release (`uname -r`).
+pub fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Total memory in MiB.
+pub fn mem_total_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            let l = t.lines().find(|l| l.starts_with("MemTotal:"))?;
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// The three load averages (`/proc/loadavg`), e.g. `1.23 0.98 0.77`.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The 1-minute load average.
+pub fn load1() -> f64 {
+    loadavg()
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Whether the hypervisor flag is set (a virtual machine).
+pub fn virtualized() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| {
+            t.lines()
+                .any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
+        })
+        .unwrap_or(false)
+}
+
+/// CPU time of one thread from `/proc/<pid>/task/<tid>/`: tid, name, user and system
+/// ticks (`stat`, tick-sampled) and the exact run time in ns (`schedstat`).
+#[derive(Clone, Debug)]
+pub struct ThreadTimes {
+    /// Thread id.
+    pub tid: u32,
+    /// Thread name (`fuser-0`).
+    pub name: String,
+    /// User time, clock ticks.
+    pub user: u64,
+    /// System time, clock ticks.
+    pub system: u64,
+    /// Time on a CPU, ns (scheduler accounting, exact).
+    pub run_ns: u64,
+}
+
+/// CPU time of every thread of `pid`.
+pub fn thread_times(pid: u32) -> Vec<ThreadTimes> {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        // Fields after the name start at field 3 (state); utime and stime are fields 14, 15.
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |n: usize| {
+            rest.get(n - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let run_ns = std::fs::read_to_string(e.path().join("schedstat"))
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        out.push(ThreadTimes {
+            tid,
+            name,
+            user: field(14),
+            system: field(15),
+            run_ns,
+        });
+    }
+    out
+}
+
+/// CPU use of one group of threads per operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupCpu {
+    /// Thread name with digits removed (`fuser-`, `lxcfs-g-w`).
+    pub group: String,
+    /// Exact CPU time per operation, µs (schedstat).
+    pub total_us: f64,
+    /// Share of that spent in the kernel (from the tick-sampled user/system split).
+    pub system_share: f64,
+}
+
+/// Per thread group, the CPU time between two [`thread_times`] readings per operation.
+pub fn cpu_per_op(before: &[ThreadTimes], after: &[ThreadTimes], ops: u64) -> Vec<GroupCpu> {
+    // (group, run ns, user ticks, system ticks)
+    let mut groups: Vec<(String, u64, u64, u64)> = Vec::new();
+    for a in after {
+        let b = before.iter().find(|b| b.tid == a.tid);
+        let (u0, s0, r0) = b.map_or((0, 0, 0), |b| (b.user, b.system, b.run_ns));
+        let group: String = a.name.chars().filter(|c| !c.is_ascii_digit()).collect();
+        let d = (
+            a.run_ns.saturating_sub(r0),
+            a.user.saturating_sub(u0),
+            a.system.saturating_sub(s0),
+        );
+        match groups.iter_mut().find(|g| g.0 == group) {
+            Some(g) => {
+                g.1 += d.0;
+                g.2 += d.1;
+                g.3 += d.2;
+            }
+            None => groups.push((group, d.0, d.1, d.2)),
+        }
+    }
+    let ops = ops.max(1) as f64;
+    let mut out: Vec<GroupCpu> = groups
+        .into_iter()
+        .map(|(group, run, user, system)| GroupCpu {
+            group,
+            total_us: run as f64 / 1e3 / ops,
+            system_share: if user + system > 0 {
+                system as f64 / (user + system) as f64
+            } else {
+                0.0
+            },
+        })
+        .collect();
+    out.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
+    out
+}
