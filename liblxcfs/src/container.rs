@@ -11,9 +11,12 @@
 //! first process whose innermost `NSpid:` is 1 in that namespace; processes that entered the
 //! namespace with setns(2) (`docker exec`, `lxc-attach`) have ancestors outside it, and then
 //! every `/proc/<pid>` is scanned. Results are cached per namespace inode and revalidated on
-//! each use by the init's start time, so a recycled pid is never mistaken for the old init.
+//! each use — with a pidfd on the real host (one syscall; a pidfd never follows a recycled
+//! pid), else by the init's start time and namespace — so a recycled pid is never mistaken for
+//! the old init.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use lxcfs_formats::pid;
@@ -39,10 +42,53 @@ pub struct Container {
     pub membership: Membership,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct CachedInit {
     pid: u32,
     starttime: u64,
+    /// A pidfd on the init (real host only): while `pidfd_send_signal(pidfd, 0)` succeeds,
+    /// `pid` is still that very process — a pidfd never follows a recycled pid.
+    pidfd: Option<OwnedFd>,
+}
+
+impl CachedInit {
+    /// Whether the cached init is still the process it was, checked with the pidfd when there
+    /// is one, else by its start time and pid namespace.
+    fn still_valid(&self, fs: &HostFs, pidns: u64) -> bool {
+        match &self.pidfd {
+            Some(fd) => pidfd_alive(fd),
+            None => {
+                starttime(fs, self.pid) == Some(self.starttime)
+                    && ns_inode(fs, &self.pid.to_string()) == Some(pidns)
+            }
+        }
+    }
+}
+
+/// `pidfd_open(2)`; `None` where the kernel lacks it (before 5.3).
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1; nothing is
+    // borrowed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether the process behind `fd` still exists (`pidfd_send_signal` with signal 0).
+fn pidfd_alive(fd: &OwnedFd) -> bool {
+    // SAFETY: signal 0 only checks existence and permission; the info pointer may be null.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    r == 0
 }
 
 /// Resolves callers to containers, with a per-pid-namespace cache of inits.
@@ -112,15 +158,28 @@ impl Resolver {
     }
 
     fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<u32> {
-        if let Some(c) = self.cache.lock().ok()?.get(&pidns).copied() {
-            if starttime(fs, c.pid) == Some(c.starttime)
-                && ns_inode(fs, &c.pid.to_string()) == Some(pidns)
-            {
-                return Some(c.pid);
-            }
+        if let Some(pid) = self
+            .cache
+            .lock()
+            .ok()?
+            .get(&pidns)
+            .filter(|c| c.still_valid(fs, pidns))
+            .map(|c| c.pid)
+        {
+            return Some(pid);
         }
         let init = walk_to_init(fs, tid, pidns).or_else(|| scan_for_init(fs, pidns))?;
+        // Open the pidfd first, then confirm that the pid still names the init found above:
+        // from then on the pidfd alone proves it.
+        let pidfd = if fs.is_real_root() {
+            pidfd_open(init)
+        } else {
+            None
+        };
         let st = starttime(fs, init)?;
+        if ns_inode(fs, &init.to_string()) != Some(pidns) {
+            return None;
+        }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= MAX_CACHE {
                 cache.clear();
@@ -130,6 +189,7 @@ impl Resolver {
                 CachedInit {
                     pid: init,
                     starttime: st,
+                    pidfd,
                 },
             );
         }
