@@ -8,8 +8,8 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lxcfs_abi::{
-    deref, Attr, Bytes, Caller, DirSink, HostApi, LibVTable, OpenReply, Options, Sink,
-    SinkWriter, ABI_VERSION,
+    deref, Attr, Bytes, Caller, DirSink, HostApi, LibVTable, OpenReply, Options, Sink, SinkWriter,
+    ABI_VERSION,
 };
 
 use crate::{logging, Lxcfs};
@@ -104,7 +104,10 @@ fn install_panic_hook() {
     // The default hook may capture a backtrace, whose symbolizer maps this image and never
     // unmaps it; log the panic through tracing instead.
     std::panic::set_hook(Box::new(|info| {
-        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let loc = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let msg = info
             .payload()
             .downcast_ref::<&str>()
@@ -115,6 +118,11 @@ fn install_panic_hook() {
     }));
 }
 
+/// [`LibVTable::init`]: builds the state, restoring `saved` (see [`crate::state`]).
+///
+/// Test builds (feature `test-hooks`) read `LXCFS_TEST_INIT` from the daemon's environment:
+/// `fail` returns `-EPERM`, `fail-reload` returns `-EPERM` when started by a reload (non-empty
+/// `saved`), `panic` panics (answered `-EIO`), `pin` marks the image never to be unloaded.
 unsafe extern "C" fn init(
     host: *const HostApi,
     options: *const Options,
@@ -137,11 +145,17 @@ unsafe extern "C" fn init(
         #[cfg(feature = "test-hooks")]
         match std::env::var("LXCFS_TEST_INIT").as_deref() {
             Ok("fail") => return -libc::EPERM,
+            // Fail only when started by a reload (saved state is handed over), so that the
+            // previous library cannot come back either.
+            Ok("fail-reload") if saved.len > 0 => return -libc::EPERM,
             Ok("panic") => panic!("test hook: panic in init"),
+            Ok("pin") => pin_image(),
             _ => {}
         }
         // SAFETY: the host's strings are valid for the call.
-        let root = unsafe { text(opts.root) }.filter(|r| !r.is_empty()).unwrap_or("/");
+        let root = unsafe { text(opts.root) }
+            .filter(|r| !r.is_empty())
+            .unwrap_or("/");
         let lx = Lxcfs::new(root, crate::Options::from_bits(opts.flags));
         // SAFETY: `saved` is valid for the call.
         let restored = crate::state::import(&lx, unsafe { saved.as_slice() });
@@ -154,6 +168,35 @@ unsafe extern "C" fn init(
     })
 }
 
+/// Test hook (`LXCFS_TEST_INIT=pin`): marks this image `RTLD_NODELETE`, so that `dlclose`
+/// leaves it in memory, as a thread-local destructor or a leaked thread would. Lets the tests
+/// exercise the host's "old image still loaded" path.
+#[cfg(feature = "test-hooks")]
+fn pin_image() {
+    // SAFETY: `Dl_info` is plain data; all-zero is a valid value for dladdr to overwrite.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = lxcfs_vtable_v1 as *const c_void;
+    // SAFETY: dladdr only reads the loader's tables and writes `info`.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        tracing::error!("test hook: cannot find this image to pin it");
+        return;
+    }
+    // SAFETY: with RTLD_NOLOAD nothing is loaded: the call returns another reference to this
+    // (loaded) image and marks it never to be unloaded; the reference is released again.
+    unsafe {
+        let h = libc::dlopen(
+            info.dli_fname,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        );
+        if h.is_null() {
+            tracing::error!("test hook: pinning this image failed");
+        } else {
+            libc::dlclose(h);
+            tracing::warn!("test hook: this image is pinned in memory (RTLD_NODELETE)");
+        }
+    }
+}
+
 unsafe extern "C" fn shutdown(state: *mut c_void, saved: *const Sink) -> i32 {
     let r = boundary("shutdown", || {
         if state.is_null() {
@@ -161,11 +204,19 @@ unsafe extern "C" fn shutdown(state: *mut c_void, saved: *const Sink) -> i32 {
         }
         // SAFETY: `state` came from `init` and the host passes it to `shutdown` exactly once.
         let lx = unsafe { Box::from_raw(state.cast::<Lxcfs>()) };
+        let bytes = crate::state::export(&lx);
+        let records = bytes
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            .saturating_sub(1);
         // SAFETY: the sink is valid for the call (or null).
         if let Some(sink) = unsafe { deref(saved) } {
-            SinkWriter::new(sink).push(&crate::state::export(&lx));
+            SinkWriter::new(sink).push(&bytes);
         }
-        tracing::info!("liblxcfs {LIB_VERSION} shutting down");
+        tracing::info!(
+            "liblxcfs {LIB_VERSION} (build {BUILD_ID}) shutting down; {records} records saved"
+        );
         drop(lx);
         0
     });
@@ -204,7 +255,9 @@ unsafe extern "C" fn readdir(
     boundary("readdir", || {
         let (lx, _caller, path) = args!(state, caller, path);
         // SAFETY: the sink is valid for the call (or null).
-        let Some(sink) = (unsafe { deref(sink) }) else { return -libc::EINVAL };
+        let Some(sink) = (unsafe { deref(sink) }) else {
+            return -libc::EINVAL;
+        };
         match lx.readdir(path) {
             Ok(entries) => {
                 for (name, kind) in &entries {
@@ -250,7 +303,9 @@ unsafe extern "C" fn read(
     boundary("read", || {
         let (lx, caller, path) = args!(state, caller, path);
         // SAFETY: the sink is valid for the call (or null).
-        let Some(sink) = (unsafe { deref(sink) }) else { return -libc::EINVAL };
+        let Some(sink) = (unsafe { deref(sink) }) else {
+            return -libc::EINVAL;
+        };
         match lx.read(caller.tid, path) {
             Ok(bytes) => {
                 SinkWriter::new(sink).push(&bytes);
@@ -270,7 +325,9 @@ unsafe extern "C" fn readlink(
     boundary("readlink", || {
         let (lx, _caller, path) = args!(state, caller, path);
         // SAFETY: the sink is valid for the call (or null).
-        let Some(sink) = (unsafe { deref(sink) }) else { return -libc::EINVAL };
+        let Some(sink) = (unsafe { deref(sink) }) else {
+            return -libc::EINVAL;
+        };
         match lx.readlink(path) {
             Ok(t) => {
                 SinkWriter::new(sink).push(t.as_bytes());
@@ -281,7 +338,12 @@ unsafe extern "C" fn readlink(
     })
 }
 
-unsafe extern "C" fn access(state: *mut c_void, caller: *const Caller, path: Bytes, mask: i32) -> i32 {
+unsafe extern "C" fn access(
+    state: *mut c_void,
+    caller: *const Caller,
+    path: Bytes,
+    mask: i32,
+) -> i32 {
     boundary("access", || {
         let (lx, _caller, path) = args!(state, caller, path);
         match lx.access(path, mask) {
@@ -318,9 +380,11 @@ unsafe extern "C" fn psi_trigger(
     boundary("psi_trigger", || {
         let (lx, caller, path) = args!(state, caller, path);
         // SAFETY: sinks and data are valid for the call (or null).
-        let (Some(target), Some(trigger), data) =
-            (unsafe { deref(target) }, unsafe { deref(trigger) }, unsafe { data.as_slice() })
-        else {
+        let (Some(target), Some(trigger), data) = (
+            unsafe { deref(target) },
+            unsafe { deref(trigger) },
+            unsafe { data.as_slice() },
+        ) else {
             return -libc::EINVAL;
         };
         match crate::proc::pressure::trigger(lx, caller.tid, path, data) {
@@ -337,7 +401,9 @@ unsafe extern "C" fn psi_trigger(
 unsafe extern "C" fn tick(state: *mut c_void) -> i32 {
     boundary("tick", || {
         // SAFETY: per the contract.
-        let Some(lx) = (unsafe { lx(state) }) else { return -libc::EINVAL };
+        let Some(lx) = (unsafe { lx(state) }) else {
+            return -libc::EINVAL;
+        };
         crate::proc::loadavg::tick(lx);
         0
     })
@@ -346,7 +412,9 @@ unsafe extern "C" fn tick(state: *mut c_void) -> i32 {
 unsafe extern "C" fn set_virtualization(state: *mut c_void, on: u32) -> i32 {
     boundary("set_virtualization", || {
         // SAFETY: per the contract.
-        let Some(lx) = (unsafe { lx(state) }) else { return -libc::EINVAL };
+        let Some(lx) = (unsafe { lx(state) }) else {
+            return -libc::EINVAL;
+        };
         lx.set_virtualization(on != 0);
         0
     })

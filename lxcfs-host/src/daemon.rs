@@ -133,6 +133,57 @@ pub fn clean_stale_mount(path: &Path) {
     }
 }
 
+/// SIGUSR1: replaces the library with the file now at its path and logs the outcome: old and
+/// new version and build id, the generation number and the pause (how long requests were held,
+/// in milliseconds), or why the new file was refused and which library serves instead.
+fn reload(plugin: &Plugin) {
+    tracing::info!("SIGUSR1: reloading {}", plugin.path().display());
+    match plugin.reload() {
+        Ok(r) => {
+            tracing::info!(
+                "reloaded liblxcfs: {} (build {}) -> {} (build {}) in {:.2} ms, generation {}{}",
+                r.old.version,
+                r.old.build_id,
+                r.new.version,
+                r.new.build_id,
+                r.pause.as_secs_f64() * 1000.0,
+                r.generation,
+                if r.old_unloaded {
+                    ""
+                } else {
+                    " (old image could not be unloaded)"
+                }
+            );
+            if !r.old_unloaded {
+                tracing::error!(
+                    "the old liblxcfs image could not be unloaded and stays in memory; \
+                     restart the daemon when convenient"
+                );
+            }
+        }
+        Err(e) => match (&e.serving, e.restarted) {
+            (Some(s), false) => tracing::error!(
+                "reload refused: {}; still serving liblxcfs {} (build {})",
+                e.cause,
+                s.version,
+                s.build_id
+            ),
+            (Some(s), true) => tracing::error!(
+                "reload failed: {}; the previous liblxcfs {} (build {}) was loaded again and \
+                 serves",
+                e.cause,
+                s.version,
+                s.build_id
+            ),
+            (None, _) => tracing::error!(
+                "reload failed: {}; no library is loaded: requests fail with EIO until a good \
+                 library is installed and SIGUSR1 is sent again",
+                e.cause
+            ),
+        },
+    }
+}
+
 /// Number of library worker threads per generation.
 const WORKERS: usize = 4;
 /// Number of FUSE event-loop threads.
@@ -184,18 +235,7 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     let mut virtualizing = true;
     for sig in signals.forever() {
         match sig {
-            SIGUSR1 => match plugin.reload() {
-                Ok(r) => tracing::info!(
-                    "reloaded liblxcfs: {} (build {}) -> {} (build {}) in {:.1} ms{}",
-                    r.old.version,
-                    r.old.build_id,
-                    r.new.version,
-                    r.new.build_id,
-                    r.pause.as_secs_f64() * 1000.0,
-                    if r.old_unloaded { "" } else { " (old image could not be unloaded)" }
-                ),
-                Err(e) => tracing::error!("reload refused, still serving the previous library: {e}"),
-            },
+            SIGUSR1 => reload(&plugin),
             SIGUSR2 => {
                 virtualizing = !virtualizing;
                 plugin.set_virtualization(virtualizing);

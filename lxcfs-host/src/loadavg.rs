@@ -33,11 +33,16 @@ impl Ticker {
                 loop {
                     if !busy.swap(true, Ordering::AcqRel) {
                         let b = busy.clone();
-                        let _ = plugin.submit(Box::new(move |lib| {
+                        let queued = plugin.submit(Box::new(move |lib| {
                             // SAFETY: runs on a generation worker with its state.
                             unsafe { (lib.vtable().tick)(lib.state()) };
                             b.store(false, Ordering::Release);
                         }));
+                        if queued.is_err() {
+                            // No library loaded (a reload failed completely): try again next
+                            // period instead of waiting forever for a pass that never ran.
+                            busy.store(false, Ordering::Release);
+                        }
                     }
                     next += PERIOD;
                     let now = Instant::now();

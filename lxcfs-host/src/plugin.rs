@@ -1,42 +1,61 @@
 //! Loading, running and reloading `liblxcfs.so`.
 //!
-//! A loaded library is a [`Generation`]: the dlopen handle, the vtable, the library's state
-//! pointer, and a pool of worker threads that belong to it. Every library call is a [`Job`]
-//! queued to the current generation's workers; `init` and `shutdown` run on short-lived
-//! threads. No long-lived host thread ever runs library code, so when a generation's workers
-//! exit their thread-local destructors run, glibc drops the image's TLS pins, and `dlclose`
-//! really unmaps it (rust-stack.md §2–3).
+//! A loaded library is a generation (`Generation`): the dlopen handle, the vtable, the
+//! library's state pointer, and a pool of worker threads that belong to it. Every library call
+//! is a [`Job`] queued to the current generation's workers; loading (dlopen, which runs the
+//! image's initializers, and `init`), probing and `shutdown` run on short-lived threads. No
+//! long-lived host thread ever runs library code, so when a generation's workers exit their
+//! thread-local destructors run, glibc drops the image's TLS pins, and `dlclose` really unmaps
+//! it (rust-stack.md §2–3).
 //!
-//! Reload (SIGUSR1), under the write lock that makes new submissions wait:
-//! 1. probe the new file (a private copy is dlopened, its entry symbol, ABI version and
-//!    struct size checked, and closed again) — a bad file is refused while the old
-//!    generation keeps serving;
-//! 2. drop the old job queue; the old workers drain it and exit; join them;
-//! 3. call the old `shutdown` (saved state comes back as bytes), `dlclose`, and verify with
-//!    `dlopen(RTLD_NOLOAD)` that the image is gone — if it is not, the new file is loaded from
-//!    a unique path so the new code runs anyway;
-//! 4. dlopen the new file, `init` it with the saved state, start its workers;
-//! 5. if `init` fails, load the previous file again from the descriptor kept open on it
-//!    (`/proc/self/fd/N`, which works after the file was deleted) so service continues.
+//! # How an image is named
+//! Every image is dlopened through a descriptor the generation holds on the library file:
+//! `dlopen("/proc/self/fd/N")`. The kernel maps the very inode that was opened (and probed),
+//! `/proc/<pid>/maps` shows the file's real path and inode, and glibc's two "already loaded?"
+//! tests (same name, then same device and inode) can only ever match an image of the same
+//! file. The rule that keeps those names unambiguous: **fd `N` stays open for as long as an
+//! image may be known to glibc under `/proc/self/fd/N`**. A descriptor is closed only after
+//! `dlopen(name, RTLD_NOLOAD)` confirmed that its image is gone; the descriptor of an image that
+//! could not be unloaded is leaked together with the image, so its number is never reused.
+//!
+//! # Reload (SIGUSR1)
+//! 1. Open the configured path and probe it while the old generation keeps serving: dlopen it
+//!    on a short-lived thread, check the entry symbol, ABI version and vtable size, dlclose
+//!    it and verify it is gone. A file that fails is refused; nothing else changes. (A file
+//!    that is the image already running is not probed: it was checked when it was loaded.)
+//! 2. Take the write lock: new submissions wait from here on (this is the "pause").
+//! 3. Drop the old job queue; the old workers finish every queued job with the old code and
+//!    exit; join them.
+//! 4. Call the old `shutdown` on a short-lived thread; it returns the saved state as bytes.
+//! 5. `dlclose` the old image and verify with `dlopen(name, RTLD_NOLOAD)` that it is gone. If
+//!    it is not, log an error: the new file is still loaded under its own unique name (its own
+//!    descriptor, a different inode), so the new code runs; the old image leaks.
+//! 6. dlopen the new file, check ABI version and vtable size, run `init` with the saved
+//!    state, start the new workers, release the lock.
+//! 7. If step 6 fails, load the previous library again from the descriptor still held on it
+//!    (this works after the operator's `rm`) with the same saved state, so service continues
+//!    with the last good library, and report the failure.
 
 use std::ffi::{c_void, CString};
 use std::fs::File;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use libloading::os::unix::Library;
 use lxcfs_abi::{Bytes, HostApi, LibVTable, Options, VecSink, ABI_VERSION, ENTRY_SYMBOL};
 
 /// Why a library could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file does not exist or cannot be read.
+    /// The file does not exist, cannot be read, or is not a regular file.
     #[error("{path}: cannot open library: {source}")]
     Missing {
         /// Library path.
@@ -66,19 +85,19 @@ pub enum LoadError {
     /// ABI version or struct size mismatch.
     #[error(
         "{path}: incompatible library: ABI version {found_version} (need {ABI_VERSION}), \
-         vtable size {found_size} (need at least {need_size})"
+         vtable size {found_size} bytes (need at least {need_size})"
     )]
     Incompatible {
         /// Library path.
         path: PathBuf,
         /// The library's ABI version.
         found_version: u32,
-        /// The library's vtable size.
+        /// The library's vtable size in bytes.
         found_size: u32,
-        /// The host's vtable size.
+        /// The host's vtable size in bytes.
         need_size: usize,
     },
-    /// The library's `init` returned an error (or panicked, which it reports as EIO).
+    /// The library's `init` returned an error (a panic inside it is reported as EIO).
     #[error("{path}: library init failed: {errno}")]
     Init {
         /// Library path.
@@ -91,7 +110,7 @@ pub enum LoadError {
 /// Identity of a loaded library, for logs and `--version`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LibraryInfo {
-    /// Where it was loaded from.
+    /// Where it was loaded from (the configured path).
     pub path: PathBuf,
     /// Its version string.
     pub version: String,
@@ -129,18 +148,111 @@ impl Lib {
 /// A unit of work run on a generation worker thread with the library handle.
 pub type Job = Box<dyn FnOnce(&Lib) + Send + 'static>;
 
+/// Device and inode of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// A library file opened for loading. The descriptor pins the inode: what is probed is what is
+/// loaded, and it can be loaded again after the path was removed.
+#[derive(Debug)]
+struct LibFile {
+    file: File,
+    id: FileId,
+    /// The configured path, for messages.
+    path: PathBuf,
+}
+
+impl LibFile {
+    /// Opens `path` (close-on-exec; non-blocking, so that a FIFO put there by mistake cannot
+    /// hang the signal thread) and checks that it is a regular file.
+    fn open(path: &Path) -> Result<LibFile, LoadError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let missing = |source| LoadError::Missing {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(missing)?;
+        let meta = file.metadata().map_err(missing)?;
+        if !meta.is_file() {
+            return Err(missing(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        Ok(LibFile {
+            file,
+            id: FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The name the image is dlopened under: `/proc/self/fd/N` of this descriptor.
+    fn dl_name(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+    }
+
+    /// Releases the descriptor once its image is gone; otherwise leaks it (and remembers its
+    /// identity in `leaked`) so that the name `/proc/self/fd/N` is never reused while glibc
+    /// may still know an image under it.
+    fn retire(self, unloaded: bool, leaked: &Mutex<Vec<FileId>>) {
+        if unloaded {
+            drop(self.file);
+        } else {
+            let fd = self.file.into_raw_fd();
+            tracing::warn!(
+                "keeping descriptor {fd} of {} open for the image still in memory",
+                self.path.display()
+            );
+            leaked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.id);
+        }
+    }
+}
+
+/// A dlopened, checked image.
+struct Image {
+    library: Library,
+    vt: *const LibVTable,
+}
+
+// SAFETY: `vt` points at a static inside the image, valid on any thread while `library` is
+// open; the image is moved between host threads only as a whole.
+unsafe impl Send for Image {}
+
 /// One loaded library and its workers.
 struct Generation {
     number: u64,
-    library: Option<libloading::os::unix::Library>,
+    library: Option<Library>,
     lib: Lib,
     tx: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     info: LibraryInfo,
-    /// Name the image was dlopened under (for the RTLD_NOLOAD check).
-    loaded_as: PathBuf,
-    /// Descriptor on the library file, so it can be loaded again after `rm`.
-    file: File,
+    /// The file the image was loaded from; its descriptor names the image.
+    file: LibFile,
+}
+
+/// What is left of a stopped generation.
+struct Stopped {
+    /// State the library saved in `shutdown`.
+    saved: Vec<u8>,
+    /// Whether `dlopen(RTLD_NOLOAD)` confirmed the image is gone.
+    unloaded: bool,
+    /// The generation's file (kept for a fallback load, then retired).
+    file: LibFile,
+    /// How long draining the workers, `shutdown`, and dlclose with its check took.
+    phases: [Duration; 3],
 }
 
 /// Options the host passes to every generation's `init`.
@@ -164,12 +276,15 @@ pub struct Plugin {
     workers: usize,
     generation: AtomicU64,
     virtualize: AtomicBool,
-    scratch_dir: PathBuf,
+    /// Files whose images could not be unloaded (their descriptors are leaked).
+    leaked: Mutex<Vec<FileId>>,
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,9 +294,12 @@ static HOST_API: HostApi = HostApi {
     log: crate::logging::library_log,
 };
 
-/// Reads a [`Bytes`] the library returned (static strings).
-fn bytes_to_string(b: Bytes) -> String {
-    // SAFETY: the library returns pointers to its own statics, valid while it is loaded.
+/// Copies a [`Bytes`] the library returned (a static string of the library) into a `String`.
+///
+/// # Safety
+/// `b` must point into an image that stays loaded for the duration of the call.
+unsafe fn bytes_to_string(b: Bytes) -> String {
+    // SAFETY: guaranteed by the caller.
     String::from_utf8_lossy(unsafe { b.as_slice() }).into_owned()
 }
 
@@ -192,57 +310,106 @@ pub struct ReloadReport {
     pub old: LibraryInfo,
     /// The library after.
     pub new: LibraryInfo,
-    /// Whether the old image was verified unmapped.
+    /// Number of the new generation (1 is the library loaded at start).
+    pub generation: u64,
+    /// Whether the old image was verified unmapped (`false`: it stays in memory, leaked).
     pub old_unloaded: bool,
-    /// How long submissions were blocked.
+    /// How long submissions were blocked: from taking the write lock to the new workers
+    /// running.
     pub pause: Duration,
 }
 
-fn dlerror_of(e: libloading::Error) -> String {
-    e.to_string()
+/// A refused or failed reload.
+#[derive(Debug, thiserror::Error)]
+#[error("{cause}")]
+pub struct ReloadError {
+    /// Why the new library could not be used.
+    pub cause: LoadError,
+    /// The library that serves now: the previous one, untouched when the file was refused
+    /// by the probe, or loaded again when the new one failed later. `None` when not even the
+    /// previous library could be loaded again: requests fail with EIO until a reload works.
+    pub serving: Option<LibraryInfo>,
+    /// Whether the previous library had been stopped and was loaded again (its state went
+    /// through a save and restore).
+    pub restarted: bool,
 }
 
-/// dlopens `path` (RTLD_NOW so missing symbols fail here) and checks the vtable.
-fn open_checked(
-    path: &Path,
-) -> Result<(libloading::os::unix::Library, *const LibVTable), LoadError> {
-    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-    // SAFETY: loading a library runs its initializers; liblxcfs has none beyond Rust's std
-    // runtime setup, and other files are rejected below before any of their code is called.
-    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
-        .map_err(|e| LoadError::Dlopen { path: path.to_path_buf(), reason: dlerror_of(e) })?;
-    // SAFETY: the symbol's type is fixed by the ABI contract (`EntryFn`).
-    let entry = unsafe { library.get::<lxcfs_abi::EntryFn>(ENTRY_SYMBOL) }.map_err(|e| {
-        LoadError::NoEntry {
+/// dlopens the library file `name` (a `/proc/self/fd/N` name; RTLD_NOW, so unresolved symbols
+/// fail here) and checks the entry symbol, ABI version and vtable size; `path` is the
+/// configured path, for messages. On a failed check the image is closed again; the error
+/// comes with `true` when no image of the file is left in memory (it was never mapped, or it
+/// is verified gone), so that the caller can retire the descriptor accordingly.
+fn open_image(name: &Path, path: &Path) -> Result<Image, (LoadError, bool)> {
+    use libloading::os::unix::{RTLD_LOCAL, RTLD_NOW};
+    // dlerror() text (the error's source) names the file by its descriptor name; say "the
+    // file" instead.
+    let reason = |e: libloading::Error| {
+        let text = match std::error::Error::source(&e) {
+            Some(dl) => dl.to_string(),
+            None => e.to_string(),
+        };
+        text.replace(&*name.to_string_lossy(), "the file")
+    };
+    // SAFETY: loading runs the file's initializers; that is the point of loading it. Files
+    // that are not lxcfs libraries are rejected below before any other code of theirs runs.
+    let library = unsafe { Library::open(Some(name), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+        let err = LoadError::Dlopen {
             path: path.to_path_buf(),
-            symbol: String::from_utf8_lossy(&ENTRY_SYMBOL[..ENTRY_SYMBOL.len() - 1]).into(),
-            reason: dlerror_of(e),
-        }
+            reason: reason(e),
+        };
+        (err, true)
     })?;
-    // SAFETY: the entry function only returns the address of a static.
+    let fail = |library: Library, err: LoadError| (err, close_image(library, name));
+    // SAFETY: the symbol's type is fixed by the ABI contract (`EntryFn`); the function pointer
+    // is copied out of the symbol while `library` is open.
+    let entry = match unsafe { library.get::<lxcfs_abi::EntryFn>(ENTRY_SYMBOL) } {
+        Ok(sym) => *sym,
+        Err(e) => {
+            let err = LoadError::NoEntry {
+                path: path.to_path_buf(),
+                symbol: String::from_utf8_lossy(&ENTRY_SYMBOL[..ENTRY_SYMBOL.len() - 1]).into(),
+                reason: reason(e),
+            };
+            return Err(fail(library, err));
+        }
+    };
+    // SAFETY: per the contract the entry function only returns the address of a static.
     let vt = unsafe { entry() };
-    // SAFETY: non-null pointers from the entry function point at the library's static vtable;
-    // only the two leading u32 fields are read before the size is checked.
+    // SAFETY: a non-null pointer from the entry function points at the library's static
+    // vtable; only the two leading u32 fields are read before the size is checked.
     let (version, size) = match unsafe { vt.as_ref() } {
         Some(v) => (v.abi_version, v.struct_size),
         None => (0, 0),
     };
     if version != ABI_VERSION || (size as usize) < std::mem::size_of::<LibVTable>() {
-        return Err(LoadError::Incompatible {
+        let err = LoadError::Incompatible {
             path: path.to_path_buf(),
             found_version: version,
             found_size: size,
             need_size: std::mem::size_of::<LibVTable>(),
-        });
+        };
+        return Err(fail(library, err));
     }
-    Ok((library, vt))
+    Ok(Image { library, vt })
 }
 
-/// Whether an image named `path` is still mapped in this process.
-fn still_loaded(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: RTLD_NOLOAD never loads anything; it returns a new reference to an already
-    // loaded object (or null), which is released right away.
+/// dlcloses `library`, loaded as `name`, and reports whether the image is really gone.
+fn close_image(library: Library, name: &Path) -> bool {
+    if let Err(e) = library.close() {
+        tracing::warn!("dlclose of {}: {e}", name.display());
+    }
+    !still_loaded(name)
+}
+
+/// Whether glibc still has an image it knows as `name` (or an image of the file `name` opens)
+/// loaded in this process.
+fn still_loaded(name: &Path) -> bool {
+    let Ok(c) = CString::new(name.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: RTLD_NOLOAD never loads anything (no initializer runs); it returns a new
+    // reference to an object that is already loaded, or null. That reference is released
+    // right away.
     unsafe {
         let h = libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD);
         if h.is_null() {
@@ -254,13 +421,28 @@ fn still_loaded(path: &Path) -> bool {
     }
 }
 
+/// Runs `f` on a short-lived thread named `name` and returns its result: whatever thread-local
+/// state library code creates on that thread dies with it. `None` when the thread could not be
+/// started or panicked.
+fn on_short_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .ok()?
+        .join()
+        .ok()
+}
+
 impl Plugin {
-    /// Loads the library at `path` and starts its first generation.
+    /// Loads the library at `path` and starts its first generation with `workers` worker
+    /// threads (at least one).
     ///
     /// # Errors
     /// [`LoadError`] naming the path and the reason.
     pub fn load(path: &Path, options: InitOptions, workers: usize) -> Result<Plugin, LoadError> {
-        let scratch_dir = Path::new(&options.runtime_dir).join("lxcfs");
         let plugin = Plugin {
             current: RwLock::new(None),
             path: path.to_path_buf(),
@@ -268,9 +450,9 @@ impl Plugin {
             workers: workers.max(1),
             generation: AtomicU64::new(0),
             virtualize: AtomicBool::new(true),
-            scratch_dir,
+            leaked: Mutex::new(Vec::new()),
         };
-        let g = plugin.start_generation(path, &[])?;
+        let g = plugin.start_generation(LibFile::open(path)?, &[])?;
         tracing::info!(
             "loaded liblxcfs {} (build {}) from {}",
             g.info.version,
@@ -288,11 +470,18 @@ impl Plugin {
 
     /// Identity of the current library, if one is loaded.
     pub fn info(&self) -> Option<LibraryInfo> {
-        self.current.read().ok()?.as_ref().map(|g| g.info.clone())
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|g| g.info.clone())
     }
 
-    /// Queues `job` for the current generation. Returns the job back when no library is
-    /// loaded (the caller answers EIO).
+    /// Queues `job` for the current generation. Blocks while a reload is in progress. Returns
+    /// the job back when no library is loaded (the caller answers EIO).
+    ///
+    /// # Errors
+    /// The job itself, unrun.
     pub fn submit(&self, job: Job) -> Result<(), Job> {
         let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref().and_then(|g| g.tx.as_ref()) {
@@ -315,25 +504,33 @@ impl Plugin {
         self.virtualize.load(Ordering::Relaxed)
     }
 
-    fn start_generation(&self, path: &Path, saved: &[u8]) -> Result<Generation, LoadError> {
-        let file = File::open(path)
-            .map_err(|e| LoadError::Missing { path: path.to_path_buf(), source: e })?;
-        let (library, vt) = open_checked(path)?;
-        // SAFETY: checked by `open_checked`.
-        let vtable = unsafe { &*vt };
-        let info = LibraryInfo {
-            path: self.path.clone(),
-            version: bytes_to_string((vtable.lib_version)()),
-            build_id: bytes_to_string((vtable.build_id)()),
-        };
+    /// Loads `file`, runs `init` with `saved` and starts the workers. dlopen and `init` run on
+    /// a short-lived thread. On failure the image is closed and `file` retired.
+    fn start_generation(&self, file: LibFile, saved: &[u8]) -> Result<Generation, LoadError> {
+        struct Loaded {
+            image: Image,
+            state: usize,
+            version: String,
+            build_id: String,
+        }
         let opts = self.options.clone();
         let saved = saved.to_vec();
-        let vt_addr = vt as usize;
         let on = self.virtualizing();
-        // init runs on a short-lived thread: whatever thread-locals it touches die with it.
-        let init = std::thread::Builder::new()
-            .name("lxcfs-init".into())
-            .spawn(move || -> Result<usize, i32> {
+        let (name, path) = (file.dl_name(), file.path.clone());
+        // `file` stays open on this thread until the load thread has ended.
+        let result = on_short_thread(
+            "lxcfs-load",
+            move || -> Result<Loaded, (LoadError, bool)> {
+                let image = open_image(&name, &path)?;
+                // SAFETY: checked by `open_image`; the image stays open for this whole closure.
+                let vt = unsafe { &*image.vt };
+                // SAFETY: the identity functions return statics of the loaded image.
+                let (version, build_id) = unsafe {
+                    (
+                        bytes_to_string((vt.lib_version)()),
+                        bytes_to_string((vt.build_id)()),
+                    )
+                };
                 let options = Options {
                     struct_size: std::mem::size_of::<Options>() as u32,
                     flags: opts.flags,
@@ -341,216 +538,316 @@ impl Plugin {
                     root: Bytes::new(opts.root.as_bytes()),
                     max_log_level: opts.max_log_level,
                 };
-                // SAFETY: the vtable was checked; the library lives until the generation is
-                // closed, after this thread is joined.
-                let vt = unsafe { &*(vt_addr as *const LibVTable) };
                 let mut state: *mut c_void = std::ptr::null_mut();
                 // SAFETY: all pointers are valid for the call; HOST_API is static.
                 let rc = unsafe { (vt.init)(&HOST_API, &options, Bytes::new(&saved), &mut state) };
                 if rc != 0 || state.is_null() {
-                    return Err(if rc < 0 { -rc } else { libc::EIO });
+                    let errno = if rc < 0 { -rc } else { libc::EIO };
+                    let err = LoadError::Init {
+                        path,
+                        errno: std::io::Error::from_raw_os_error(errno),
+                    };
+                    return Err((err, close_image(image.library, &name)));
                 }
                 if !on {
                     // SAFETY: `state` was just created by this library's init.
                     unsafe { (vt.set_virtualization)(state, 0) };
                 }
-                Ok(state as usize)
-            })
-            .map_err(|e| LoadError::Init { path: path.to_path_buf(), errno: e })?;
-        let state = match init.join() {
-            Ok(Ok(s)) => s as *mut c_void,
-            Ok(Err(errno)) => {
-                return Err(LoadError::Init {
-                    path: path.to_path_buf(),
-                    errno: std::io::Error::from_raw_os_error(errno),
+                Ok(Loaded {
+                    image,
+                    state: state as usize,
+                    version,
+                    build_id,
                 })
+            },
+        );
+        let loaded = match result {
+            Some(Ok(l)) => l,
+            Some(Err((err, unloaded))) => {
+                file.retire(unloaded, &self.leaked);
+                return Err(err);
             }
-            Err(_) => {
-                return Err(LoadError::Init {
-                    path: path.to_path_buf(),
+            None => {
+                // The load thread panicked (host code; the library catches its own panics):
+                // whatever it opened stays open, so the descriptor must stay too.
+                let err = LoadError::Init {
+                    path: file.path.clone(),
                     errno: std::io::Error::from_raw_os_error(libc::EIO),
-                })
+                };
+                file.retire(false, &self.leaked);
+                return Err(err);
             }
         };
-        let lib = Lib { vt, state };
+        let lib = Lib {
+            vt: loaded.image.vt,
+            state: loaded.state as *mut c_void,
+        };
         let number = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-        let workers = (0..self.workers)
-            .map(|i| spawn_worker(number, i, rx.clone(), lib))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LoadError::Init { path: path.to_path_buf(), errno: e })?;
+        let mut workers = Vec::with_capacity(self.workers);
+        for i in 0..self.workers {
+            match spawn_worker(number, i, rx.clone(), lib) {
+                Ok(w) => workers.push(w),
+                Err(e) if !workers.is_empty() => {
+                    tracing::warn!("generation {number}: only {i} workers: {e}");
+                    break;
+                }
+                Err(e) => {
+                    drop(tx);
+                    let g = Generation {
+                        number,
+                        library: Some(loaded.image.library),
+                        lib,
+                        tx: None,
+                        workers,
+                        info: LibraryInfo {
+                            path: self.path.clone(),
+                            version: loaded.version,
+                            build_id: loaded.build_id,
+                        },
+                        file,
+                    };
+                    let stopped = Self::stop_generation(g);
+                    stopped.file.retire(stopped.unloaded, &self.leaked);
+                    return Err(LoadError::Init {
+                        path: self.path.clone(),
+                        errno: e,
+                    });
+                }
+            }
+        }
         Ok(Generation {
             number,
-            library: Some(library),
+            library: Some(loaded.image.library),
             lib,
             tx: Some(tx),
             workers,
-            info,
-            loaded_as: path.to_path_buf(),
+            info: LibraryInfo {
+                path: self.path.clone(),
+                version: loaded.version,
+                build_id: loaded.build_id,
+            },
             file,
         })
     }
 
-    /// Stops a generation: drain and join its workers, shut the library down, dlclose it.
-    /// Returns the saved state and whether the image is verified gone.
-    fn stop_generation(mut g: Generation) -> (Vec<u8>, bool) {
+    /// Stops a generation: drains and joins its workers, shuts the library down on a
+    /// short-lived thread, dlcloses it and checks that the image is gone.
+    fn stop_generation(mut g: Generation) -> Stopped {
+        let t0 = Instant::now();
         drop(g.tx.take());
         for w in g.workers.drain(..) {
             let _ = w.join();
         }
+        let t1 = Instant::now();
         let lib = g.lib;
-        let saved = std::thread::Builder::new()
-            .name("lxcfs-shutdown".into())
-            .spawn(move || {
-                let mut sink = VecSink::new();
-                let s = sink.sink();
-                // SAFETY: no worker runs anymore; the state is passed to shutdown exactly once.
-                let rc = unsafe { (lib.vtable().shutdown)(lib.state(), &s) };
-                if rc != 0 {
-                    tracing::warn!("library shutdown returned {rc}");
-                }
-                sink.into_inner()
-            })
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        if let Some(library) = g.library.take() {
-            if let Err(e) = library.close() {
-                tracing::warn!("dlclose of generation {} failed: {e}", g.number);
+        let number = g.number;
+        let saved = on_short_thread("lxcfs-shutdown", move || {
+            let mut sink = VecSink::new();
+            let s = sink.sink();
+            // SAFETY: no worker runs anymore; the state is passed to shutdown exactly once.
+            let rc = unsafe { (lib.vtable().shutdown)(lib.state(), &s) };
+            if rc != 0 {
+                tracing::warn!("generation {number}: library shutdown returned {rc}");
             }
-        }
-        let unloaded = !still_loaded(&g.loaded_as);
-        drop(g.file);
-        (saved, unloaded)
-    }
-
-    /// Copies `path` to a unique file in the scratch directory (for loading a new image while
-    /// an old one of the same name is still mapped, or for probing).
-    fn private_copy(&self, path: &Path, tag: &str) -> std::io::Result<PathBuf> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = if std::fs::create_dir_all(&self.scratch_dir).is_ok() {
-            self.scratch_dir.clone()
-        } else {
-            std::env::temp_dir()
+            sink.into_inner()
+        })
+        .unwrap_or_default();
+        let t2 = Instant::now();
+        let unloaded = match g.library.take() {
+            Some(library) => close_image(library, &g.file.dl_name()),
+            None => !still_loaded(&g.file.dl_name()),
         };
-        let dst = dir.join(format!("liblxcfs-{tag}-{}-{n}.so", std::process::id()));
-        std::fs::copy(path, &dst)?;
-        Ok(dst)
+        Stopped {
+            saved,
+            unloaded,
+            file: g.file,
+            phases: [t1 - t0, t2 - t1, t2.elapsed()],
+        }
     }
 
-    /// Checks that `path` is a loadable, compatible library without disturbing the running
-    /// generation (a private copy is opened, checked and closed; no library code runs).
+    /// Checks, without disturbing the running generation, that `file` is a loadable and
+    /// compatible library: its image is opened and checked on a short-lived thread and closed
+    /// again; no library code runs except its initializers and the entry function. Skipped
+    /// for a file whose image is already in memory (the running one, or one that could not be
+    /// unloaded): glibc would hand back that image rather than load the file.
     ///
     /// # Errors
-    /// The [`LoadError`] the real load would hit (except init failures).
-    pub fn probe(&self, path: &Path) -> Result<(), LoadError> {
-        File::open(path).map_err(|e| LoadError::Missing { path: path.to_path_buf(), source: e })?;
-        let copy = self
-            .private_copy(path, "probe")
-            .map_err(|e| LoadError::Missing { path: path.to_path_buf(), source: e })?;
-        let result = open_checked(&copy).map(|(lib, _)| {
-            let _ = lib.close();
+    /// Why the file is refused, and whether no image of it is left in memory (`true`) or the
+    /// descriptor must be kept (`false`).
+    fn probe(&self, file: &LibFile) -> Result<(), (LoadError, bool)> {
+        let running = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|g| g.file.id);
+        let leaked = |id| {
+            let mut l = self.leaked.lock().unwrap_or_else(|e| e.into_inner());
+            if !l.contains(&id) {
+                l.push(id);
+            }
+        };
+        if running == Some(file.id)
+            || self
+                .leaked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&file.id)
+        {
+            return Ok(());
+        }
+        let (name, path) = (file.dl_name(), file.path.clone());
+        // `file` stays open on this thread until the probe thread has ended.
+        let result = on_short_thread("lxcfs-probe", move || {
+            let image = open_image(&name, &path)?;
+            Ok(close_image(image.library, &name))
         });
-        let _ = std::fs::remove_file(&copy);
-        result.map_err(|e| match e {
-            LoadError::Dlopen { reason, .. } => {
-                LoadError::Dlopen { path: path.to_path_buf(), reason }
+        match result {
+            Some(Ok(true)) => Ok(()),
+            Some(Ok(false)) => {
+                // Usable anyway: the real load will find this very image.
+                tracing::warn!("{}: the probed image stayed in memory", file.path.display());
+                leaked(file.id);
+                Ok(())
             }
-            LoadError::NoEntry { symbol, reason, .. } => {
-                LoadError::NoEntry { path: path.to_path_buf(), symbol, reason }
-            }
-            LoadError::Incompatible { found_version, found_size, need_size, .. } => {
-                LoadError::Incompatible {
-                    path: path.to_path_buf(),
-                    found_version,
-                    found_size,
-                    need_size,
+            Some(Err((e, unloaded))) => {
+                if !unloaded {
+                    leaked(file.id);
                 }
+                Err((e, unloaded))
             }
-            other => other,
-        })
+            None => {
+                leaked(file.id);
+                let reason = "the probe thread failed".to_string();
+                let path = file.path.clone();
+                Err((LoadError::Dlopen { path, reason }, false))
+            }
+        }
     }
 
     /// Replaces the running library with the file at the configured path; see the module
     /// documentation. On error the daemon keeps serving with the last good library.
     ///
     /// # Errors
-    /// Why the new library was refused.
-    pub fn reload(&self) -> Result<ReloadReport, LoadError> {
-        self.probe(&self.path)?;
-        let started = Instant::now();
+    /// [`ReloadError`]: why the new library was refused and what serves now.
+    pub fn reload(&self) -> Result<ReloadReport, Box<ReloadError>> {
+        let refused = |cause| {
+            Box::new(ReloadError {
+                cause,
+                serving: self.info(),
+                restarted: false,
+            })
+        };
+        let begun = Instant::now();
+        let file = LibFile::open(&self.path).map_err(refused)?;
+        if let Err((cause, unloaded)) = self.probe(&file) {
+            file.retire(unloaded, &self.leaked);
+            return Err(refused(cause));
+        }
+        let probed = Instant::now();
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
         let Some(old) = guard.take() else {
-            let g = self.start_generation(&self.path, &[])?;
-            let new = g.info.clone();
-            *guard = Some(g);
-            return Ok(ReloadReport {
-                old: new.clone(),
-                new,
+            // Nothing was loaded (an earlier reload failed completely): just load.
+            let g = self
+                .start_generation(file, &[])
+                .map_err(|cause| ReloadError {
+                    cause,
+                    serving: None,
+                    restarted: false,
+                })?;
+            let report = ReloadReport {
+                old: LibraryInfo {
+                    path: self.path.clone(),
+                    version: "none".into(),
+                    build_id: "none".into(),
+                },
+                new: g.info.clone(),
+                generation: g.number,
                 old_unloaded: true,
                 pause: started.elapsed(),
-            });
+            };
+            *guard = Some(g);
+            return Ok(report);
         };
         let old_info = old.info.clone();
-        // Keep a descriptor on the old file to fall back to it after `rm`.
-        let fallback = old.file.try_clone().ok();
-        let (saved, old_unloaded) = Self::stop_generation(old);
-        if !old_unloaded {
+        let old_number = old.number;
+        let same_file = old.file.id == file.id;
+        let Stopped {
+            saved,
+            unloaded,
+            file: old_file,
+            phases,
+        } = Self::stop_generation(old);
+        let stopped = Instant::now();
+        if !unloaded {
             tracing::error!(
-                "old liblxcfs image is still mapped after dlclose; loading the new one from a \
-                 unique path"
+                "generation {old_number}: liblxcfs {} (build {}) is still in memory after \
+                 dlclose (something pinned it); {}",
+                old_info.version,
+                old_info.build_id,
+                if same_file {
+                    "the same file was installed again, so its old image serves again"
+                } else {
+                    "the new file is loaded under its own name, so its code runs; the old \
+                     image leaks"
+                }
             );
         }
-        let load_path = if old_unloaded {
-            Ok(self.path.clone())
-        } else {
-            self.private_copy(&self.path, "gen")
-        };
-        let result = match load_path {
-            Ok(p) => {
-                let r = self.start_generation(&p, &saved);
-                if p != self.path {
-                    let _ = std::fs::remove_file(&p);
-                }
-                r
-            }
-            Err(e) => Err(LoadError::Missing { path: self.path.clone(), source: e }),
-        };
+        let result = self.start_generation(file, &saved);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            "reload phases (ms): open and probe {:.2}, lock wait {:.2}, drain {:.2}, shutdown \
+             {:.2}, dlclose and check {:.2}, load and init {:.2}",
+            ms(probed - begun),
+            ms(started - probed),
+            ms(phases[0]),
+            ms(phases[1]),
+            ms(phases[2]),
+            ms(stopped.elapsed())
+        );
         match result {
             Ok(g) => {
-                let new = g.info.clone();
+                old_file.retire(unloaded, &self.leaked);
+                let report = ReloadReport {
+                    old: old_info,
+                    new: g.info.clone(),
+                    generation: g.number,
+                    old_unloaded: unloaded,
+                    pause: started.elapsed(),
+                };
                 *guard = Some(g);
-                let pause = started.elapsed();
-                Ok(ReloadReport { old: old_info, new, old_unloaded, pause })
+                Ok(report)
             }
-            Err(e) => {
-                tracing::error!("{e}; reloading the previous library");
-                let restored = fallback.and_then(|f| {
-                    let p = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
-                    let r = self.start_generation(&p, &saved);
-                    drop(f);
-                    match r {
-                        Ok(mut g) => {
-                            g.info = LibraryInfo { ..old_info.clone() };
-                            Some(g)
-                        }
-                        Err(e2) => {
-                            tracing::error!("previous library failed to load again: {e2}");
-                            None
-                        }
+            Err(cause) => {
+                tracing::error!("{cause}; loading the previous library again");
+                let serving = match self.start_generation(old_file, &saved) {
+                    Ok(g) => {
+                        let info = g.info.clone();
+                        *guard = Some(g);
+                        Some(info)
                     }
-                });
-                *guard = restored;
-                Err(e)
+                    Err(e2) => {
+                        tracing::error!("the previous library failed to load again: {e2}");
+                        None
+                    }
+                };
+                Err(Box::new(ReloadError {
+                    cause,
+                    serving,
+                    restarted: true,
+                }))
             }
         }
     }
 
-    /// Stops the current generation (at exit).
+    /// Stops the current generation (at exit). Later submissions fail.
     pub fn shutdown(&self) {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         if let Some(g) = guard.take() {
-            let _ = Self::stop_generation(g);
+            let stopped = Self::stop_generation(g);
+            stopped.file.retire(stopped.unloaded, &self.leaked);
         }
     }
 }
@@ -561,13 +858,15 @@ fn spawn_worker(
     rx: Receiver<Job>,
     lib: Lib,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("lxcfs-g{generation}-w{i}")).spawn(move || {
-        while let Ok(job) = rx.recv() {
-            if catch_unwind(AssertUnwindSafe(|| job(&lib))).is_err() {
-                tracing::error!("a job panicked on worker g{generation}-w{i}");
+    std::thread::Builder::new()
+        .name(format!("lxcfs-g{generation}-w{i}"))
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                if catch_unwind(AssertUnwindSafe(|| job(&lib))).is_err() {
+                    tracing::error!("a job panicked on worker g{generation}-w{i}");
+                }
             }
-        }
-    })
+        })
 }
 
 impl Drop for Plugin {
@@ -598,20 +897,23 @@ pub fn call<T: Send + 'static>(
 pub type SharedPlugin = Arc<Plugin>;
 
 /// Opens `path` just to read the library's identity (no `init`, no library code beyond the
-/// entry and version functions), then closes it.
+/// entry and identity functions), then closes it. Meant for short-lived processes
+/// (`lxcfs --version`).
 ///
 /// # Errors
 /// The [`LoadError`] of opening or checking the file.
 pub fn peek(path: &Path) -> Result<LibraryInfo, LoadError> {
-    File::open(path).map_err(|e| LoadError::Missing { path: path.to_path_buf(), source: e })?;
-    let (library, vt) = open_checked(path)?;
-    // SAFETY: checked by `open_checked`; the library stays open until after these calls.
-    let vtable = unsafe { &*vt };
-    let info = LibraryInfo {
-        path: path.to_path_buf(),
-        version: bytes_to_string((vtable.lib_version)()),
-        build_id: bytes_to_string((vtable.build_id)()),
+    let file = LibFile::open(path)?;
+    let image = open_image(&file.dl_name(), path).map_err(|(e, _)| e)?;
+    // SAFETY: checked by `open_image`; the image stays open until after these calls.
+    let info = unsafe {
+        let vt = &*image.vt;
+        LibraryInfo {
+            path: path.to_path_buf(),
+            version: bytes_to_string((vt.lib_version)()),
+            build_id: bytes_to_string((vt.build_id)()),
+        }
     };
-    let _ = library.close();
+    let _ = image.library.close();
     Ok(info)
 }
