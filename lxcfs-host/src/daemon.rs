@@ -49,13 +49,19 @@ pub fn find_library(explicit: Option<&Path>) -> Result<PathBuf, DaemonError> {
         return Ok(p.to_path_buf());
     }
     let mut tried = vec![PathBuf::from(DEFAULT_LIBRARY)];
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         tried.push(dir.join("liblxcfs.so"));
     }
     tried.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
         DaemonError::NoLibrary(
-            tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     })
 }
@@ -184,7 +190,9 @@ fn reload(plugin: &Plugin) {
     }
 }
 
-/// Number of library worker threads per generation.
+/// Number of library worker threads per generation. Idle workers sleep on the queue's
+/// condition variable, so spare ones cost nothing; four keep a slow job (a loadavg pass over
+/// many cgroups) from holding up the others.
 const WORKERS: usize = 4;
 /// Number of FUSE event-loop threads.
 const FUSE_THREADS: usize = 2;
@@ -199,10 +207,13 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     let lib_path = find_library(cfg.library.as_deref())?;
     let pidfile = PidFile::acquire(&cfg.pidfile)?;
-    let plugin =
-        Arc::new(Plugin::load(&lib_path, init_options(&cfg, max_log_level), WORKERS)?);
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
-        .map_err(DaemonError::Signals)?;
+    let plugin = Arc::new(Plugin::load(
+        &lib_path,
+        init_options(&cfg, max_log_level),
+        WORKERS,
+    )?);
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]).map_err(DaemonError::Signals)?;
 
     if !cfg.mountpoint.exists() {
         let _ = std::fs::create_dir_all(&cfg.mountpoint);
@@ -214,8 +225,11 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     fcfg.acl = SessionACL::All;
     fcfg.n_threads = Some(FUSE_THREADS);
     fcfg.clone_fd = true;
-    let mut session = fuser::Session::new(fs, &cfg.mountpoint, &fcfg)
-        .map_err(|e| DaemonError::Mount { path: cfg.mountpoint.clone(), source: e })?;
+    let mut session =
+        fuser::Session::new(fs, &cfg.mountpoint, &fcfg).map_err(|e| DaemonError::Mount {
+            path: cfg.mountpoint.clone(),
+            source: e,
+        })?;
     let mut unmounter = session.unmount_callable();
     tracing::info!("mounted lxcfs on {}", cfg.mountpoint.display());
 
@@ -228,9 +242,16 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
             }
             let _ = done_tx.send(());
         })
-        .map_err(|e| DaemonError::Mount { path: cfg.mountpoint.clone(), source: e })?;
+        .map_err(|e| DaemonError::Mount {
+            path: cfg.mountpoint.clone(),
+            source: e,
+        })?;
 
-    let ticker = if cfg.loadavg { Some(crate::loadavg::Ticker::start(plugin.clone())) } else { None };
+    let ticker = if cfg.loadavg {
+        Some(crate::loadavg::Ticker::start(plugin.clone()))
+    } else {
+        None
+    };
 
     let mut virtualizing = true;
     for sig in signals.forever() {

@@ -48,7 +48,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use libloading::os::unix::Library;
 use lxcfs_abi::{Bytes, HostApi, LibVTable, Options, VecSink, ABI_VERSION, ENTRY_SYMBOL};
 
@@ -236,7 +235,7 @@ struct Generation {
     number: u64,
     library: Option<Library>,
     lib: Lib,
-    tx: Option<Sender<Job>>,
+    queue: Option<Arc<JobQueue>>,
     workers: Vec<JoinHandle<()>>,
     info: LibraryInfo,
     /// The file the image was loaded from; its descriptor names the image.
@@ -484,8 +483,8 @@ impl Plugin {
     /// The job itself, unrun.
     pub fn submit(&self, job: Job) -> Result<(), Job> {
         let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref().and_then(|g| g.tx.as_ref()) {
-            Some(tx) => tx.send(job).map_err(|e| e.into_inner()),
+        match guard.as_ref().and_then(|g| g.queue.as_ref()) {
+            Some(q) => q.push(job),
             None => Err(job),
         }
     }
@@ -583,22 +582,22 @@ impl Plugin {
             state: loaded.state as *mut c_void,
         };
         let number = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let queue = Arc::new(JobQueue::default());
         let mut workers = Vec::with_capacity(self.workers);
         for i in 0..self.workers {
-            match spawn_worker(number, i, rx.clone(), lib) {
+            match spawn_worker(number, i, queue.clone(), lib) {
                 Ok(w) => workers.push(w),
                 Err(e) if !workers.is_empty() => {
                     tracing::warn!("generation {number}: only {i} workers: {e}");
                     break;
                 }
                 Err(e) => {
-                    drop(tx);
+                    queue.close();
                     let g = Generation {
                         number,
                         library: Some(loaded.image.library),
                         lib,
-                        tx: None,
+                        queue: None,
                         workers,
                         info: LibraryInfo {
                             path: self.path.clone(),
@@ -620,7 +619,7 @@ impl Plugin {
             number,
             library: Some(loaded.image.library),
             lib,
-            tx: Some(tx),
+            queue: Some(queue),
             workers,
             info: LibraryInfo {
                 path: self.path.clone(),
@@ -635,7 +634,9 @@ impl Plugin {
     /// short-lived thread, dlcloses it and checks that the image is gone.
     fn stop_generation(mut g: Generation) -> Stopped {
         let t0 = Instant::now();
-        drop(g.tx.take());
+        if let Some(q) = g.queue.take() {
+            q.close();
+        }
         for w in g.workers.drain(..) {
             let _ = w.join();
         }
@@ -852,16 +853,67 @@ impl Plugin {
     }
 }
 
+/// A generation's job queue: a FIFO under a mutex and a condition variable. An idle worker
+/// sleeps on the condition variable and one submission wakes one worker (a single futex
+/// wake); a channel whose receivers spin and yield before sleeping costs more CPU than the
+/// jobs themselves on a 2-CPU host, where the spinning competes with the FUSE threads and the
+/// readers. After `close`, workers finish the queued jobs and then exit.
+#[derive(Default)]
+struct JobQueue {
+    state: Mutex<(std::collections::VecDeque<Job>, bool)>,
+    ready: std::sync::Condvar,
+}
+
+impl JobQueue {
+    /// Queues `job`; returns it back when the queue is closed.
+    fn push(&self, job: Job) -> Result<(), Job> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.1 {
+            return Err(job);
+        }
+        st.0.push_back(job);
+        drop(st);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, waiting for one; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<Job> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = st.0.pop_front() {
+                return Some(job);
+            }
+            if st.1 {
+                return None;
+            }
+            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Refuses new jobs and lets the workers drain the queue and exit.
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.ready.notify_all();
+    }
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue").finish_non_exhaustive()
+    }
+}
+
 fn spawn_worker(
     generation: u64,
     i: usize,
-    rx: Receiver<Job>,
+    queue: Arc<JobQueue>,
     lib: Lib,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("lxcfs-g{generation}-w{i}"))
         .spawn(move || {
-            while let Ok(job) = rx.recv() {
+            while let Some(job) = queue.pop() {
                 if catch_unwind(AssertUnwindSafe(|| job(&lib))).is_err() {
                     tracing::error!("a job panicked on worker g{generation}-w{i}");
                 }
