@@ -62,7 +62,7 @@ pub mod opt {
     pub const ZSWAP_OFF: u32 = 1 << 1;
     /// `--enable-cfs`: CPU count from the CFS quota in cpuinfo, stat and `online`.
     pub const CFS: u32 = 1 << 2;
-    /// `-l`/`--enable-loadavg`: per-container `/proc/loadavg`, sampled by [`LibVTable::tick`].
+    /// `-l`/`--enable-loadavg`: per-container `/proc/loadavg`, sampled by [`crate::LibVTable::tick`].
     pub const LOADAVG: u32 = 1 << 3;
     /// `--enable-psi-poll`: PSI trigger writes and poll on `proc/pressure/*`.
     pub const PSI_POLL: u32 = 1 << 4;

@@ -62,7 +62,7 @@ pub struct Cli {
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Set)]
     pub options: Option<String>,
 
-    /// Path of the pid file (locked while lxcfs runs) [default: <runtime-dir>/lxcfs.pid].
+    /// Path of the pid file (locked while lxcfs runs) [default: RUNTIME_DIR/lxcfs.pid].
     #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
 
@@ -100,7 +100,7 @@ pub struct Cli {
     pub runtime_dir: PathBuf,
 
     /// Library to load instead of the installed one (default: the installed
-    /// <libdir>/lxcfs/liblxcfs.so, else liblxcfs.so beside the lxcfs executable).
+    /// LIBDIR/lxcfs/liblxcfs.so, else liblxcfs.so beside the lxcfs executable).
     #[arg(long = "library", value_name = "PATH")]
     pub library: Option<PathBuf>,
 }
