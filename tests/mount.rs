@@ -481,3 +481,38 @@ fn tree_changes_are_refused_with_upstream_errnos() {
         d.log_text()
     );
 }
+
+#[test]
+fn a_second_daemon_on_a_served_mountpoint_is_refused() {
+    let d = Daemon::start(&[]);
+    let b = binaries();
+    let other = TempDir::new("stack");
+    let out = Command::new(&b.lxcfs)
+        .arg("--library")
+        .arg(&b.lib)
+        .arg("-p")
+        .arg(other.path().join("other.pid"))
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already mounted"), "{err}");
+    assert!(
+        d.read("proc/uptime").ends_with('\n'),
+        "the first daemon still serves"
+    );
+}
+
+#[test]
+fn external_unmount_makes_the_daemon_exit() {
+    let mut d = Daemon::start(&[]);
+    nix::mount::umount2(&d.mnt, nix::mount::MntFlags::empty()).expect("umount");
+    d.wait_log("unmounted from outside", Duration::from_secs(10));
+    let st = d.stop();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "daemon did not exit cleanly: {st:?}"
+    );
+    assert!(!d.pidfile.exists());
+}

@@ -190,6 +190,28 @@ fn reload(plugin: &Plugin) {
     }
 }
 
+/// Whether `path` is the mount point of a FUSE filesystem that still answers (a second
+/// daemon stacking its mount there would be torn down together with the first one).
+fn live_fuse_mount(path: &Path) -> bool {
+    let Ok(canon) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let canon = canon.to_string_lossy().into_owned();
+    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    mi.lines()
+        .filter_map(lxcfs_mountinfo_line)
+        .any(|(mp, fstype)| mp == canon && fstype.starts_with("fuse"))
+}
+
+/// (mount point, fstype) of a mountinfo line.
+fn lxcfs_mountinfo_line(line: &str) -> Option<(String, String)> {
+    let (pre, post) = line.split_once(" - ")?;
+    let mp = pre.split(' ').nth(4)?.replace("\\040", " ");
+    Some((mp, post.split(' ').next()?.to_string()))
+}
+
 /// Number of library worker threads per generation. Idle workers sleep on the queue's
 /// condition variable, so spare ones cost nothing; four keep a slow job (a loadavg pass over
 /// many cgroups) from holding up the others.
@@ -219,6 +241,15 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
         let _ = std::fs::create_dir_all(&cfg.mountpoint);
     }
     clean_stale_mount(&cfg.mountpoint);
+    if live_fuse_mount(&cfg.mountpoint) {
+        return Err(DaemonError::Mount {
+            path: cfg.mountpoint.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a live FUSE filesystem is already mounted there (another lxcfs?)",
+            ),
+        });
+    }
     let fs = LxcfsFs::new(plugin.clone(), cfg.psi_poll);
     let mut fcfg = FuseConfig::default();
     fcfg.mount_options = mount_options(&cfg);
@@ -241,6 +272,9 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
                 tracing::error!("FUSE session ended with an error: {e}");
             }
             let _ = done_tx.send(());
+            // Wake the signal loop: when the filesystem was unmounted from outside, the daemon
+            // has nothing left to serve and exits as on SIGTERM.
+            let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::SIGTERM);
         })
         .map_err(|e| DaemonError::Mount {
             path: cfg.mountpoint.clone(),
@@ -254,6 +288,7 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     };
 
     let mut virtualizing = true;
+    let mut ended = false;
     for sig in signals.forever() {
         match sig {
             SIGUSR1 => reload(&plugin),
@@ -266,25 +301,33 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
                 );
             }
             _ => {
-                tracing::info!("signal {sig}: unmounting {}", cfg.mountpoint.display());
+                if done_rx.try_recv().is_ok() {
+                    tracing::warn!(
+                        "{} was unmounted from outside; exiting",
+                        cfg.mountpoint.display()
+                    );
+                    ended = true;
+                } else {
+                    tracing::info!("signal {sig}: unmounting {}", cfg.mountpoint.display());
+                }
                 break;
             }
-        }
-        if done_rx.try_recv().is_ok() {
-            tracing::warn!("the filesystem was unmounted from outside; exiting");
-            break;
         }
     }
 
     drop(ticker);
-    if let Err(e) = unmounter.unmount() {
-        tracing::warn!("{}: busy ({e}); detaching lazily", cfg.mountpoint.display());
-        let _ = nix::mount::umount2(&cfg.mountpoint, nix::mount::MntFlags::MNT_DETACH);
+    if !ended {
+        if let Err(e) = unmounter.unmount() {
+            tracing::warn!("{}: busy ({e}); detaching lazily", cfg.mountpoint.display());
+            let _ = nix::mount::umount2(&cfg.mountpoint, nix::mount::MntFlags::MNT_DETACH);
+        }
+        ended = done_rx.recv_timeout(EXIT_GRACE).is_ok();
+        if !ended {
+            tracing::warn!("containers still hold the filesystem; exiting anyway");
+        }
     }
-    if done_rx.recv_timeout(EXIT_GRACE).is_ok() {
+    if ended {
         let _ = runner.join();
-    } else {
-        tracing::warn!("containers still hold the filesystem; exiting anyway");
     }
     plugin.shutdown();
     drop(pidfile);
