@@ -276,3 +276,27 @@ fn meminfo_keeps_host_order_and_columns() {
         assert_eq!(a.len(), b.len(), "column layout kept:\n{a}\n{b}");
     }
 }
+
+#[test]
+fn root_only_host_files_stay_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = lxcfs_testkit::TempDir::new("perm");
+    let cpu = t.path().join("sys/devices/system/cpu");
+    std::fs::create_dir_all(&cpu).unwrap();
+    std::fs::create_dir_all(t.path().join("proc/self")).unwrap();
+    std::fs::write(t.path().join("proc/self/mountinfo"), "").unwrap();
+    std::fs::write(cpu.join("secret"), "s\n").unwrap();
+    std::fs::set_permissions(cpu.join("secret"), std::fs::Permissions::from_mode(0o400)).unwrap();
+    std::fs::write(cpu.join("public"), "p\n").unwrap();
+    std::fs::set_permissions(cpu.join("public"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let lx = lxcfs::Lxcfs::new(t.path(), Options::default());
+    let secret = "/sys/devices/system/cpu/secret";
+    assert!(matches!(
+        lx.open(1000, secret, libc::O_RDONLY),
+        Err(lxcfs::error::Error::Access)
+    ));
+    assert!(lx.open(0, secret, libc::O_RDONLY).is_ok());
+    assert!(lx
+        .open(1000, "/sys/devices/system/cpu/public", libc::O_RDONLY)
+        .is_ok());
+}

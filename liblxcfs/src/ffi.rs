@@ -279,11 +279,11 @@ unsafe extern "C" fn open(
     out: *mut OpenReply,
 ) -> i32 {
     boundary("open", || {
-        let (lx, _caller, path) = args!(state, caller, path);
+        let (lx, caller, path) = args!(state, caller, path);
         if out.is_null() {
             return -libc::EINVAL;
         }
-        match lx.open(path, flags) {
+        match lx.open(caller.uid, path, flags) {
             Ok(r) => {
                 // SAFETY: checked non-null; host-owned.
                 unsafe { *out = r };

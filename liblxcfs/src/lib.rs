@@ -192,12 +192,14 @@ impl Lxcfs {
         }
     }
 
-    /// Checks an open(2) of `path` with `flags`.
+    /// Checks an open(2) of `path` with `flags` by a caller with user id `uid` (in the
+    /// daemon's user namespace).
     ///
     /// # Errors
     /// [`Error::NotFound`]; `EISDIR` for directories; [`Error::Access`] for write access to
-    /// anything but a PSI trigger file with `--enable-psi-poll`.
-    pub fn open(&self, path: &str, flags: i32) -> Result<OpenReply> {
+    /// anything but a PSI trigger file with `--enable-psi-poll`, and for mirrored `/sys` files
+    /// the host does not let other users read, unless `uid` is 0.
+    pub fn open(&self, uid: u32, path: &str, flags: i32) -> Result<OpenReply> {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
         let attr = self.getattr(path)?;
         if attr.kind == kind::DIR {
@@ -205,6 +207,11 @@ impl Lxcfs {
                 path,
                 std::io::Error::from_raw_os_error(libc::EISDIR),
             ));
+        }
+        // The daemon reads the host's files as root; the mirrored modes are the host's, so a
+        // file the host keeps from other users stays closed to them here too.
+        if matches!(node, Node::SysCpu(_)) && uid != 0 && attr.perm & 0o004 == 0 {
+            return Err(Error::Access);
         }
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
         let psi = matches!(node, Node::Pressure(_)) && self.options.psi_poll;
