@@ -50,4 +50,14 @@ step "release build (used by the guest and packaging stages)"
 cargo build --release -p lxcfs-host -p liblxcfs
 
 step "cargo test"
-cargo test --workspace --features lxcfs-abi/layout-check
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --no-fail-fast --features lxcfs-abi/layout-check 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one result line per test binary, the last
+# of which is usually an empty doc-test run).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
+     END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
