@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 
 use lxcfs::Options;
-use lxcfs_formats::stat::{parse_cpu_line, CpuLine, CpuTimes, CPU_FIELDS};
-use lxcfs_testkit::{assert_golden, Fixture, TempDir};
+use lxcfs_formats::stat::{CpuTimes, CPU_FIELDS};
+use lxcfs_testkit::{assert_golden, stat_rows, Fixture, TempDir};
 
 const LAYOUTS: [&str; 3] = ["v1", "hybrid", "v2"];
 const SCENARIOS: [&str; 10] = [
@@ -53,23 +53,6 @@ fn reader(name: &str) -> u32 {
 
 fn read(f: &Fixture, name: &str, path: &str) -> String {
     f.read(reader(name), path)
-}
-
-/// `(aggregate, rows)` of a stat text; rows must be named cpu0, cpu1, … in order.
-fn stat_rows(text: &str) -> (CpuTimes, Vec<CpuTimes>) {
-    let mut total = None;
-    let mut rows = Vec::new();
-    for l in text.lines() {
-        match parse_cpu_line(l) {
-            Some(CpuLine::Total(t)) => total = Some(t),
-            Some(CpuLine::Cpu(n, t)) => {
-                assert_eq!(n as usize, rows.len(), "rows renumbered in order:\n{text}");
-                rows.push(t);
-            }
-            None => {}
-        }
-    }
-    (total.expect("aggregate cpu line"), rows)
 }
 
 fn sum(rows: &[CpuTimes]) -> CpuTimes {

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use lxcfs_formats::stat::{parse_cpu_line, CpuLine, CpuTimes, CPU_FIELDS};
-use lxcfs_testkit::{Cgroup, Daemon};
+use lxcfs_formats::stat::{CpuTimes, CPU_FIELDS};
+use lxcfs_testkit::{stat_rows, Cgroup, Daemon};
 
 const CONTROLLERS: [&str; 3] = ["cpu", "cpuacct", "cpuset"];
 
@@ -25,26 +25,6 @@ fn processors(cpuinfo: &str) -> usize {
         .lines()
         .filter(|l| l.starts_with("processor"))
         .count()
-}
-
-/// `(aggregate, rows)`; rows must be named cpu0, cpu1, … in order.
-fn stat_rows(text: &str) -> (CpuTimes, Vec<CpuTimes>) {
-    let mut total = None;
-    let mut rows = Vec::new();
-    for l in text.lines() {
-        match parse_cpu_line(l) {
-            Some(CpuLine::Total(t)) => total = Some(t),
-            Some(CpuLine::Cpu(n, t)) => {
-                assert_eq!(n as usize, rows.len(), "rows renumbered in order:\n{text}");
-                rows.push(t);
-            }
-            None => {}
-        }
-    }
-    let total = total.unwrap_or_else(|| panic!("no aggregate line in {text:?}"));
-    let sum = rows.iter().fold(CpuTimes::default(), |a, r| a.add(r));
-    assert_eq!(total, sum, "aggregate is the sum of the rows:\n{text}");
-    (total, rows)
 }
 
 fn busy(t: &CpuTimes) -> u64 {

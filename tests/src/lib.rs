@@ -487,3 +487,27 @@ pub fn assert_golden(rel: &str, actual: &str) {
 pub fn meminfo_value(text: &str, key: &str) -> Option<u64> {
     lxcfs_formats::meminfo::parse(text).get(key).copied()
 }
+
+/// `(aggregate, rows)` of a `/proc/stat` text, asserting that the rows are named `cpu0`,
+/// `cpu1`, … in order and that there is an aggregate `cpu` line.
+pub fn stat_rows(
+    text: &str,
+) -> (
+    lxcfs_formats::stat::CpuTimes,
+    Vec<lxcfs_formats::stat::CpuTimes>,
+) {
+    use lxcfs_formats::stat::{parse_cpu_line, CpuLine};
+    let mut total = None;
+    let mut rows = Vec::new();
+    for l in text.lines() {
+        match parse_cpu_line(l) {
+            Some(CpuLine::Total(t)) => total = Some(t),
+            Some(CpuLine::Cpu(n, t)) => {
+                assert_eq!(n as usize, rows.len(), "rows renumbered in order:\n{text}");
+                rows.push(t);
+            }
+            None => {}
+        }
+    }
+    (total.expect("aggregate cpu line"), rows)
+}
