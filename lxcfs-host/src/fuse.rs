@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -25,6 +25,7 @@ use fuser::{
 };
 use lxcfs_abi::{kind, open_flags, Attr, Bytes, Caller, DirSink, OpenReply, VecSink};
 
+use crate::inodes::{child, Inodes};
 use crate::plugin::{Lib, Plugin};
 use crate::psi::Trigger;
 
@@ -33,67 +34,6 @@ const NAME_MAX: usize = 255;
 
 /// Entry and attribute time-to-live, as upstream lxcfs (0.5 s).
 pub const TTL: Duration = Duration::from_millis(500);
-
-/// Path ↔ inode table. Inode 1 is `/`; numbers are never reused.
-#[derive(Debug, Default)]
-pub struct Inodes {
-    inner: RwLock<InodeTable>,
-}
-
-#[derive(Debug, Default)]
-struct InodeTable {
-    by_path: HashMap<String, u64>,
-    paths: Vec<String>,
-}
-
-impl Inodes {
-    /// A table holding only the root.
-    pub fn new() -> Inodes {
-        let t = InodeTable {
-            by_path: HashMap::from([("/".to_string(), 1)]),
-            paths: vec!["/".into()],
-        };
-        Inodes {
-            inner: RwLock::new(t),
-        }
-    }
-
-    /// The path of `ino`.
-    pub fn path(&self, ino: u64) -> Option<String> {
-        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        t.paths.get(ino.checked_sub(1)? as usize).cloned()
-    }
-
-    /// The inode of `path`, allocating one on first sight.
-    pub fn ino(&self, path: &str) -> u64 {
-        if let Some(i) = self
-            .inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_path
-            .get(path)
-        {
-            return *i;
-        }
-        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = t.by_path.get(path) {
-            return *i;
-        }
-        t.paths.push(path.to_string());
-        let ino = t.paths.len() as u64;
-        t.by_path.insert(path.to_string(), ino);
-        ino
-    }
-}
-
-/// Joins a directory path and an entry name.
-fn child(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
 
 /// One open file or directory.
 #[derive(Debug)]
@@ -862,18 +802,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inode_table_is_stable() {
-        let t = Inodes::new();
-        assert_eq!(t.ino("/"), 1);
-        let a = t.ino("/proc");
-        let b = t.ino("/proc/meminfo");
-        assert_eq!(t.ino("/proc"), a);
-        assert_eq!(t.path(b).unwrap(), "/proc/meminfo");
-        assert_eq!(t.path(0), None);
-        assert_eq!(t.path(999), None);
-    }
-
-    #[test]
     fn slicing_and_eof() {
         let c = b"0123456789";
         assert_eq!(slice(c, 5, 3), b"567");
@@ -881,7 +809,5 @@ mod tests {
         assert_eq!(slice(c, 20, 10), b"");
         assert!(serve_end(c, 8, 10));
         assert!(!serve_end(c, 0, 4));
-        assert_eq!(child("/", "proc"), "/proc");
-        assert_eq!(child("/proc", "meminfo"), "/proc/meminfo");
     }
 }
