@@ -516,3 +516,19 @@ fn external_unmount_makes_the_daemon_exit() {
     );
     assert!(!d.pidfile.exists());
 }
+
+#[test]
+fn container_without_cpu_accounting_gets_host_rows_not_root_usage() {
+    // Memory and cpuset cgroups only: the container still sits in the cpuacct root, whose
+    // counters are the whole host's; stat must not pour them into the container's rows.
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("noacct"), &["memory", "cpuset"]);
+    cg.set("cpuset", "cpuset.cpus", "0");
+    let stat = cg.sh_in_pidns(&format!("cat {}", d.path("proc/stat").display()));
+    let (total, rows) = lxcfs_testkit::stat_rows(&stat);
+    assert_eq!(rows.len(), 1, "{stat}");
+    assert!(
+        total.0[3] > 0,
+        "idle must not be 0 for a fresh container:\n{stat}"
+    );
+}

@@ -378,11 +378,18 @@ pub fn cpu_stat_ticks(text: &str) -> Option<CpuTicks> {
 /// otherwise the unified hierarchy's `cpu.stat`.
 ///
 /// # Errors
-/// [`Error::NoController`] when neither exists; [`Error::Io`] for missing files;
+/// [`Error::NoController`] when neither exists, or when a container (not a host reader) sits
+/// in the hierarchy's root cgroup; [`Error::Io`] for missing files;
 /// [`Error::Malformed`] for unusable content.
 pub fn usage(lx: &Lxcfs, c: &Container) -> Result<Usage> {
     let fs = &lx.fs;
+    // A container left in the root cgroup of a hierarchy has no CPU time of its own there:
+    // the root's counters are the whole host's.
+    let own = |dir: &CgroupDir<'_>| c.is_host || !dir.is_root();
     if let Ok(dir) = proc::cgroup(lx, c, Controller::Cpuacct) {
+        if !own(&dir) {
+            return Err(Error::NoController("cpuacct below the root"));
+        }
         let path = |f: &str| dir.file(f).unwrap_or_default();
         let times = match dir.read(fs, "cpuacct.usage_all") {
             Ok(t) => cputime::parse_usage_all(&t)
@@ -419,6 +426,9 @@ pub fn usage(lx: &Lxcfs, c: &Container) -> Result<Usage> {
         .unified()
         .ok_or(Error::NoController("cpuacct"))?;
     let dir = CgroupDir::of(unified, &c.membership).ok_or(Error::NoController("cpu"))?;
+    if !own(&dir) {
+        return Err(Error::NoController("cpu below the root"));
+    }
     let path = dir.file("cpu.stat").unwrap_or_default();
     let t = dir
         .read(fs, "cpu.stat")

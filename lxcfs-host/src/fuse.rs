@@ -709,6 +709,20 @@ impl Filesystem for LxcfsFs {
         reply.error(self.deny(parent));
     }
 
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: i64,
+        _whence: i32,
+        reply: fuser::ReplyLseek,
+    ) {
+        // SEEK_DATA/SEEK_HOLE: the kernel's generic answer (all data, hole at EOF) is right
+        // for generated files; ENOSYS makes it use that from now on.
+        reply.error(Errno::ENOSYS);
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn ioctl(
         &self,
