@@ -63,6 +63,14 @@ pub struct Shared {
     pub psi_poll: bool,
 }
 
+impl Shared {
+    /// The open-handle table (a poisoned lock is taken over: the table stays consistent
+    /// because every update is a single insert or remove).
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The fuser filesystem.
 #[derive(Debug)]
 pub struct LxcfsFs {
@@ -296,10 +304,7 @@ impl Filesystem for LxcfsFs {
                 psi_capable,
                 trigger: None,
             };
-            sh.handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(fh, h);
+            sh.handles().insert(fh, h);
             let mut f = FopenFlags::FOPEN_NOFLUSH;
             if out.flags & open_flags::DIRECT_IO != 0 {
                 f |= FopenFlags::FOPEN_DIRECT_IO;
@@ -320,11 +325,7 @@ impl Filesystem for LxcfsFs {
         reply: ReplyData,
     ) {
         let (content, refresh_path) = {
-            let mut hs = self
-                .shared
-                .handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut hs = self.shared.handles();
             let Some(h) = hs.get_mut(&fh.0) else {
                 return reply.error(Errno::EBADF);
             };
@@ -349,12 +350,7 @@ impl Filesystem for LxcfsFs {
         self.run(move |lib, sh| match lib_read(lib, &c, &path) {
             Ok(bytes) => {
                 let bytes = Arc::new(bytes);
-                if let Some(h) = sh
-                    .handles
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(&fh.0)
-                {
+                if let Some(h) = sh.handles().get_mut(&fh.0) {
                     h.content = bytes.clone();
                     h.at_eof = serve_end(&bytes, 0, size);
                 }
@@ -377,11 +373,7 @@ impl Filesystem for LxcfsFs {
         reply: ReplyWrite,
     ) {
         let (path, psi_capable, armed) = {
-            let hs = self
-                .shared
-                .handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let hs = self.shared.handles();
             let Some(h) = hs.get(&fh.0) else {
                 return reply.error(Errno::EBADF);
             };
@@ -435,7 +427,7 @@ impl Filesystem for LxcfsFs {
             let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
             match Trigger::arm(&target, &text) {
                 Ok(t) => {
-                    let mut hs = sh.handles.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut hs = sh.handles();
                     match hs.get_mut(&fh.0) {
                         Some(h) if h.trigger.is_none() => {
                             h.trigger = Some(Arc::new(t));
@@ -474,12 +466,7 @@ impl Filesystem for LxcfsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let h = self
-            .shared
-            .handles
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&fh.0);
+        let h = self.shared.handles().remove(&fh.0);
         drop(h);
         reply.ok();
     }
@@ -531,10 +518,7 @@ impl Filesystem for LxcfsFs {
                 psi_capable: false,
                 trigger: None,
             };
-            sh.handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(fh, h);
+            sh.handles().insert(fh, h);
             reply.opened(FileHandle(fh), FopenFlags::empty());
         });
     }
@@ -547,11 +531,7 @@ impl Filesystem for LxcfsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let hs = self
-            .shared
-            .handles
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let hs = self.shared.handles();
         let Some(h) = hs.get(&fh.0) else {
             return reply.error(Errno::EBADF);
         };
@@ -572,11 +552,7 @@ impl Filesystem for LxcfsFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.shared
-            .handles
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&fh.0);
+        self.shared.handles().remove(&fh.0);
         reply.ok();
     }
 
@@ -774,11 +750,7 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOSYS);
         }
         let trigger = {
-            let hs = self
-                .shared
-                .handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let hs = self.shared.handles();
             let Some(h) = hs.get(&fh.0) else {
                 return reply.error(Errno::EBADF);
             };
