@@ -196,20 +196,13 @@ fn live_fuse_mount(path: &Path) -> bool {
     let Ok(canon) = std::fs::canonicalize(path) else {
         return false;
     };
-    let canon = canon.to_string_lossy().into_owned();
+    let canon = canon.to_string_lossy();
     let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
-    mi.lines()
-        .filter_map(lxcfs_mountinfo_line)
-        .any(|(mp, fstype)| mp == canon && fstype.starts_with("fuse"))
-}
-
-/// (mount point, fstype) of a mountinfo line.
-fn lxcfs_mountinfo_line(line: &str) -> Option<(String, String)> {
-    let (pre, post) = line.split_once(" - ")?;
-    let mp = pre.split(' ').nth(4)?.replace("\\040", " ");
-    Some((mp, post.split(' ').next()?.to_string()))
+    lxcfs_formats::mountinfo::parse(&mi)
+        .iter()
+        .any(|m| m.mount_point == canon && m.fstype.starts_with("fuse"))
 }
 
 /// Number of library worker threads per generation. Idle workers sleep on the queue's

@@ -87,9 +87,7 @@ impl Drop for TempDir {
 /// Whether `path` is a mount point listed in `/proc/self/mountinfo`.
 pub fn is_mounted(path: &Path) -> bool {
     let p = path.to_string_lossy();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*p)))
-        .unwrap_or(false)
+    mounts().iter().any(|m| m.mount_point == p)
 }
 
 /// A running `lxcfs` on a temporary mount point.
@@ -252,29 +250,25 @@ pub struct Cgroup {
 
 /// The v1 mount point of `controller` on this host (`/sys/fs/cgroup/memory`).
 pub fn v1_mount(controller: &str) -> Option<PathBuf> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mi.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mut post = post.split(' ');
-        if post.next()? != "cgroup" {
-            return None;
-        }
-        let opts = post.nth(1)?;
-        let mp = pre.split(' ').nth(4)?;
-        opts.split(',')
-            .any(|o| o == controller)
-            .then(|| PathBuf::from(mp))
+    mounts().into_iter().find_map(|m| {
+        (m.fstype == "cgroup" && m.super_option_list().any(|o| o == controller))
+            .then(|| PathBuf::from(m.mount_point))
     })
 }
 
 /// The unified (cgroup2) mount point, if any.
 pub fn unified_mount() -> Option<PathBuf> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mi.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mp = pre.split(' ').nth(4)?;
-        (post.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mp))
-    })
+    mounts()
+        .into_iter()
+        .find_map(|m| (m.fstype == "cgroup2").then(|| PathBuf::from(m.mount_point)))
+}
+
+/// The mounts of this mount namespace (`/proc/self/mountinfo`, parsed by the same parser the
+/// library uses).
+pub fn mounts() -> Vec<lxcfs_formats::mountinfo::Mount> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|t| lxcfs_formats::mountinfo::parse(&t))
+        .unwrap_or_default()
 }
 
 impl Cgroup {

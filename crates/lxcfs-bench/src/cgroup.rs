@@ -20,19 +20,12 @@ const CONTROLLERS: &[(&str, bool)] = &[
 /// The mount point of the v1 hierarchy carrying `controller`, from `/proc/self/mountinfo`.
 pub fn v1_mount(controller: &str) -> Option<PathBuf> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mi.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let mut post = post.split(' ');
-        if post.next()? != "cgroup" {
-            return None;
-        }
-        let super_opts = post.nth(1)?;
-        let mount_point = pre.split(' ').nth(4)?;
-        super_opts
-            .split(',')
-            .any(|o| o == controller)
-            .then(|| PathBuf::from(mount_point))
-    })
+    lxcfs_formats::mountinfo::parse(&mi)
+        .into_iter()
+        .find_map(|m| {
+            (m.fstype == "cgroup" && m.super_option_list().any(|o| o == controller))
+                .then(|| PathBuf::from(m.mount_point))
+        })
 }
 
 /// A v1 cgroup `/<name>` in the memory, cpuset, cpu and cpuacct hierarchies.

@@ -64,7 +64,11 @@ impl Launch {
 pub fn is_mounted(path: &Path) -> bool {
     let p = path.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*p)))
+        .map(|m| {
+            lxcfs_formats::mountinfo::parse(&m)
+                .iter()
+                .any(|x| x.mount_point == p)
+        })
         .unwrap_or(false)
 }
 
