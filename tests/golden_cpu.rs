@@ -43,6 +43,7 @@ const CFS: Options = Options {
     cfs: true,
     loadavg: false,
     psi_poll: false,
+    cache_ttl: std::time::Duration::ZERO,
 };
 
 /// The reader of a scenario: its init, or (when the init vanished) the init's child.

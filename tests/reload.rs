@@ -406,6 +406,41 @@ impl Drop for Dir {
 }
 
 #[test]
+fn library_calls_on_the_event_loop_threads_pin_nothing() {
+    // The daemon calls the library on its FUSE event-loop threads, which live as long as the
+    // mount. A thread-local destructor registered there by library code would keep the image
+    // in memory after dlclose; so every operation on every node (lookup, getattr, readdir,
+    // readlink, open/read, write refusals, PSI triggers, the render cache's hits and misses),
+    // by host readers and by readers in a pid namespace, runs before a reload that must
+    // unload the image.
+    let (b, v, _snapshot) = snapshot();
+    let inst = Installed::new(&b.lib);
+    let d = Daemon::start_with(&b.lxcfs, &inst.path, &["-l", "--enable-psi-poll"]);
+    let cg = Cgroup::new(&unique("all-ops"), &["memory", "cpu", "cpuacct", "cpuset"]);
+    let walk = format!(
+        "cd {mnt} && for i in 1 2; do find . -print0 | xargs -0 ls -ld > /dev/null; \
+         find . -type l -print0 | xargs -0 readlink > /dev/null; \
+         find . -type f -print0 | xargs -0 cat > /dev/null 2>&1; done; \
+         echo x > proc/meminfo 2>/dev/null; echo x > sys/devices/system/cpu/online 2>/dev/null; \
+         python3 -c \"import os
+fd = os.open('proc/pressure/cpu', os.O_RDWR | os.O_NONBLOCK)
+os.write(fd, b'some 150000 1000000')
+os.close(fd)\"; echo done",
+        mnt = d.mnt.display()
+    );
+    assert_eq!(cg.sh(&walk).trim(), "done");
+    assert_eq!(cg.sh_in_pidns(&walk).trim(), "done");
+    let ino = inst.install(&v);
+    assert_reloaded(&d, &reload(&d), &variant_version());
+    assert_images(
+        &d,
+        &[ino],
+        "after every operation on the event-loop threads",
+    );
+    assert_serving(&d, "after the reload");
+}
+
+#[test]
 fn open_files_and_directories_survive_a_reload() {
     let (b, v, _snapshot) = snapshot();
     let inst = Installed::new(&b.lib);

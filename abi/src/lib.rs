@@ -217,7 +217,23 @@ pub struct Options {
     /// Most verbose [`level`] the host will print; the library skips formatting anything
     /// more verbose.
     pub max_log_level: u32,
+    /// Padding of the first release made explicit, 0; never read (a first-release host left
+    /// it uninitialized).
+    pub reserved: u32,
+    /// Appended after the first release of v1 (read only when `struct_size` covers it): how
+    /// long, in µs, a file rendered for a container may be served again to readers in the same
+    /// container (`--cache-ms`); 0 renders on every open. A host whose `struct_size` ends
+    /// before this field gets [`DEFAULT_CACHE_TTL_US`].
+    pub cache_ttl_us: u32,
 }
+
+/// `size_of::<Options>()` in the first release of ABI v1, before `cache_ttl_us` was appended
+/// (48 bytes on 64-bit targets).
+pub const OPTIONS_V1_SIZE: usize = std::mem::offset_of!(Options, cache_ttl_us);
+
+/// The render cache lifetime a library uses when the host does not set one: 10 ms, one
+/// USER_HZ tick, the resolution of `/proc/stat` and `/proc/uptime` figures.
+pub const DEFAULT_CACHE_TTL_US: u32 = 10_000;
 
 /// Services the host offers the library; passed to [`LibVTable::init`], valid until
 /// [`LibVTable::shutdown`] returns.

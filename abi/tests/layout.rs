@@ -7,9 +7,13 @@ use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use abi_stable::StableAbi;
 use lxcfs_abi as abi;
 
-/// Version 1 of the contract, frozen. Never edit; add `v2` next to it instead.
+/// Version 1 of the contract, frozen: the first release and its append-only revisions. A
+/// revision may only append fields to `Options` (which carries `struct_size`); everything else
+/// is fixed. Never edit a released revision; add the next one below.
+macro_rules! frozen_v1 {
+    ($name:ident { $($appended:tt)* }) => {
 #[allow(dead_code, missing_debug_implementations)]
-mod v1 {
+mod $name {
     use abi_stable::StableAbi;
     use std::ffi::c_void;
 
@@ -61,6 +65,7 @@ mod v1 {
         pub runtime_dir: Bytes,
         pub root: Bytes,
         pub max_log_level: u32,
+        $($appended)*
     }
     #[repr(C)]
     #[derive(StableAbi)]
@@ -139,11 +144,21 @@ mod v1 {
         pub set_virtualization: unsafe extern "C" fn(state: *mut c_void, on: u32) -> i32,
     }
 }
+    };
+}
+
+// The first release.
+frozen_v1!(v1 {});
+// Revision 2: explicit padding, then the render cache lifetime.
+frozen_v1!(v1r2 {
+    pub reserved: u32,
+    pub cache_ttl_us: u32,
+});
 
 #[test]
 fn vtable_layout_matches_frozen_version() {
     let frozen = match abi::ABI_VERSION {
-        1 => <v1::LibVTable as StableAbi>::LAYOUT,
+        1 => <v1r2::LibVTable as StableAbi>::LAYOUT,
         v => panic!("ABI_VERSION {v} has no frozen layout in tests/layout.rs: add one"),
     };
     if let Err(e) = check_layout_compatibility(frozen, abi::layout()) {
@@ -157,7 +172,7 @@ fn vtable_layout_matches_frozen_version() {
 
 #[test]
 fn host_api_layout_matches_frozen_version() {
-    let frozen = <v1::HostApi as StableAbi>::LAYOUT;
+    let frozen = <v1r2::HostApi as StableAbi>::LAYOUT;
     check_layout_compatibility(frozen, <abi::HostApi as StableAbi>::LAYOUT)
         .unwrap_or_else(|e| panic!("HostApi layout changed without an ABI_VERSION bump:\n{e}"));
 }
@@ -184,4 +199,31 @@ fn checker_detects_a_changed_parameter() {
 fn entry_symbol_names_the_version() {
     let sym = std::str::from_utf8(abi::ENTRY_SYMBOL).unwrap();
     assert_eq!(sym, format!("lxcfs_vtable_v{}\0", abi::ABI_VERSION));
+}
+
+#[test]
+fn options_revisions_only_append() {
+    // Every field of the first release keeps its offset, and the appended fields start at or
+    // after the first release's size, so a first-release host's `struct_size` never covers
+    // them (its padding is not mistaken for a value).
+    use std::mem::{offset_of, size_of};
+    assert_eq!(
+        offset_of!(abi::Options, flags),
+        offset_of!(v1::Options, flags)
+    );
+    assert_eq!(
+        offset_of!(abi::Options, runtime_dir),
+        offset_of!(v1::Options, runtime_dir)
+    );
+    assert_eq!(
+        offset_of!(abi::Options, root),
+        offset_of!(v1::Options, root)
+    );
+    assert_eq!(
+        offset_of!(abi::Options, max_log_level),
+        offset_of!(v1::Options, max_log_level)
+    );
+    assert_eq!(abi::OPTIONS_V1_SIZE, size_of::<v1::Options>());
+    assert!(offset_of!(abi::Options, cache_ttl_us) >= size_of::<v1::Options>());
+    assert_eq!(size_of::<abi::Options>(), size_of::<v1r2::Options>());
 }

@@ -14,10 +14,15 @@
 //! each use — with a pidfd on the real host (one syscall; a pidfd never follows a recycled
 //! pid), else by the init's start time and namespace — so a recycled pid is never mistaken for
 //! the old init.
+//!
+//! The same per-namespace entry keeps the files lately rendered for that container (see
+//! [`crate::Lxcfs::serve`]): they are served again only while the entry's init is still the
+//! very same process, so a namespace inode reused by a new container never sees them.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lxcfs_formats::pid;
 
@@ -49,6 +54,10 @@ struct CachedInit {
     /// A pidfd on the init (real host only): while `pidfd_send_signal(pidfd, 0)` succeeds,
     /// `pid` is still that very process — a pidfd never follows a recycled pid.
     pidfd: Option<OwnedFd>,
+    /// When this entry was made (after the init was found and checked).
+    inserted: Instant,
+    /// Files rendered for this container, by path: content and when its render began.
+    rendered: HashMap<Box<str>, (Instant, Arc<[u8]>)>,
 }
 
 impl CachedInit {
@@ -95,8 +104,25 @@ fn pidfd_alive(fd: &OwnedFd) -> bool {
 #[derive(Debug, Default)]
 pub struct Resolver {
     own_pidns: Option<u64>,
-    cache: Mutex<HashMap<u64, CachedInit>>,
+    cache: Mutex<InitCache>,
 }
+
+/// The per-namespace entries and when expired renders were last dropped.
+#[derive(Debug, Default)]
+struct InitCache {
+    by_ns: HashMap<u64, CachedInit>,
+    swept: Option<Instant>,
+    reaped: Option<Instant>,
+}
+
+/// How often [`Resolver::keep_rendered`] drops expired renders of every container, so that
+/// containers nobody reads any more do not keep theirs.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// How often [`Resolver::keep_rendered`] drops the entries of containers whose init is gone.
+/// An entry's pidfd keeps the init's `struct pid`, and with it the pid namespace, allocated
+/// (which is also why a kept namespace's inode cannot be reused while its renders are kept).
+const REAP_EVERY: Duration = Duration::from_secs(10);
 
 /// Upper bound on the ancestor walk (pid namespaces nest at most 32 deep; process trees can be
 /// deeper, after which the scan takes over).
@@ -116,7 +142,78 @@ impl Resolver {
         }
         Resolver {
             own_pidns,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(InitCache::default()),
+        }
+    }
+
+    /// Inode of the pid namespace of thread `tid` (`/proc/<tid>/ns/pid`); `None` when the
+    /// thread is gone.
+    pub fn pidns_of(&self, fs: &HostFs, tid: u32) -> Option<u64> {
+        let mut buf = itoa::Buffer::new();
+        ns_inode(fs, buf.format(tid))
+    }
+
+    /// The content of `path` rendered for the container of pid namespace `pidns` at most
+    /// `ttl` ago, if it was kept and the namespace's init is still the process it was
+    /// rendered for (checked with its pidfd, one syscall).
+    pub fn rendered(
+        &self,
+        fs: &HostFs,
+        pidns: u64,
+        path: &str,
+        ttl: Duration,
+    ) -> Option<Arc<[u8]>> {
+        let cache = self.cache.lock().ok()?;
+        let c = cache.by_ns.get(&pidns)?;
+        let (at, bytes) = c.rendered.get(path)?;
+        if at.elapsed() >= ttl || !c.still_valid(fs, pidns) {
+            return None;
+        }
+        Some(bytes.clone())
+    }
+
+    /// Keeps `bytes`, the content of `path` for a reader in pid namespace `pidns` whose
+    /// render began at `started`, for [`Resolver::rendered`]. Kept only when the namespace's
+    /// init was already resolved and cached before the render began: a render that had to
+    /// find the init itself (a new container, or a namespace inode reused after the old
+    /// container died) is not kept, so a render is never attached to another container's
+    /// entry. Host readers and namespaces without an init have no entry and keep nothing.
+    /// Drops expired renders of every container at most every 100 ms, and the entries of
+    /// dead inits at most every 10 s.
+    pub fn keep_rendered(
+        &self,
+        fs: &HostFs,
+        pidns: u64,
+        path: &str,
+        started: Instant,
+        bytes: Arc<[u8]>,
+        ttl: Duration,
+    ) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if cache
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= SWEEP_EVERY)
+        {
+            for c in cache.by_ns.values_mut() {
+                c.rendered
+                    .retain(|_, (at, _)| now.duration_since(*at) < ttl);
+            }
+            cache.swept = Some(now);
+        }
+        if cache
+            .reaped
+            .is_none_or(|t| now.duration_since(t) >= REAP_EVERY)
+        {
+            cache.by_ns.retain(|ns, c| c.still_valid(fs, *ns));
+            cache.reaped = Some(now);
+        }
+        if let Some(c) = cache.by_ns.get_mut(&pidns) {
+            if c.inserted <= started {
+                c.rendered.insert(path.into(), (started, bytes));
+            }
         }
     }
 
@@ -154,7 +251,7 @@ impl Resolver {
 
     /// Number of cached pid namespaces.
     pub fn cached(&self) -> usize {
-        self.cache.lock().map(|c| c.len()).unwrap_or(0)
+        self.cache.lock().map(|c| c.by_ns.len()).unwrap_or(0)
     }
 
     fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<u32> {
@@ -162,6 +259,7 @@ impl Resolver {
             .cache
             .lock()
             .ok()?
+            .by_ns
             .get(&pidns)
             .filter(|c| c.still_valid(fs, pidns))
             .map(|c| c.pid)
@@ -181,15 +279,17 @@ impl Resolver {
             return None;
         }
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= MAX_CACHE {
-                cache.clear();
+            if cache.by_ns.len() >= MAX_CACHE {
+                cache.by_ns.clear();
             }
-            cache.insert(
+            cache.by_ns.insert(
                 pidns,
                 CachedInit {
                     pid: init,
                     starttime: st,
                     pidfd,
+                    inserted: Instant::now(),
+                    rendered: HashMap::new(),
                 },
             );
         }

@@ -137,9 +137,15 @@ unsafe extern "C" fn init(
         if state_out.is_null() || host.abi_version != ABI_VERSION {
             return -libc::EINVAL;
         }
-        if (opts.struct_size as usize) < std::mem::size_of::<Options>() {
+        if (opts.struct_size as usize) < lxcfs_abi::OPTIONS_V1_SIZE {
             return -libc::EINVAL;
         }
+        let covers = |end: usize| opts.struct_size as usize >= end;
+        let cache_ttl_us = if covers(std::mem::size_of::<Options>()) {
+            opts.cache_ttl_us
+        } else {
+            lxcfs_abi::DEFAULT_CACHE_TTL_US
+        };
         logging::install(host.log, opts.max_log_level);
         install_panic_hook();
         #[cfg(feature = "test-hooks")]
@@ -156,7 +162,9 @@ unsafe extern "C" fn init(
         let root = unsafe { text(opts.root) }
             .filter(|r| !r.is_empty())
             .unwrap_or("/");
-        let lx = Lxcfs::new(root, crate::Options::from_bits(opts.flags));
+        let mut options = crate::Options::from_bits(opts.flags);
+        options.cache_ttl = std::time::Duration::from_micros(cache_ttl_us.into());
+        let lx = Lxcfs::new(root, options);
         // SAFETY: `saved` is valid for the call.
         let restored = crate::state::import(&lx, unsafe { saved.as_slice() });
         tracing::info!(
@@ -306,7 +314,7 @@ unsafe extern "C" fn read(
         let Some(sink) = (unsafe { deref(sink) }) else {
             return -libc::EINVAL;
         };
-        match lx.read(caller.tid, path) {
+        match lx.serve(caller.tid, path) {
             Ok(bytes) => {
                 SinkWriter::new(sink).push(&bytes);
                 i32::try_from(bytes.len()).unwrap_or(i32::MAX)

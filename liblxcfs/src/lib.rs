@@ -38,7 +38,7 @@ use crate::tree::Node;
 const PAGE: u64 = 4096;
 
 /// Library switches, from the host's command line (see [`lxcfs_abi::opt`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// `-u`: no swap anywhere.
     pub swap_off: bool,
@@ -50,6 +50,22 @@ pub struct Options {
     pub loadavg: bool,
     /// `--enable-psi-poll`: PSI triggers.
     pub psi_poll: bool,
+    /// `--cache-ms`: how long a file rendered for a container is served again to readers in
+    /// the same container; zero renders on every read. See [`Lxcfs::serve`].
+    pub cache_ttl: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            swap_off: false,
+            zswap_off: false,
+            cfs: false,
+            loadavg: false,
+            psi_poll: false,
+            cache_ttl: std::time::Duration::from_micros(lxcfs_abi::DEFAULT_CACHE_TTL_US.into()),
+        }
+    }
 }
 
 impl Options {
@@ -62,6 +78,7 @@ impl Options {
             cfs: flags & opt::CFS != 0,
             loadavg: flags & opt::LOADAVG != 0,
             psi_poll: flags & opt::PSI_POLL != 0,
+            ..Options::default()
         }
     }
 }
@@ -201,7 +218,11 @@ impl Lxcfs {
     /// the host does not let other users read, unless `uid` is 0.
     pub fn open(&self, uid: u32, path: &str, flags: i32) -> Result<OpenReply> {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
-        let attr = self.getattr(path)?;
+        // Kind and mode only: the size a getattr reports may cost a read of a host file.
+        let attr = match &node {
+            Node::SysCpu(rel) => sys::cpu::getattr(self, rel)?,
+            other => other.static_attr(),
+        };
         if attr.kind == kind::DIR {
             return Err(Error::io(
                 path,
@@ -248,6 +269,35 @@ impl Lxcfs {
                 std::io::Error::from_raw_os_error(libc::EISDIR),
             )),
         }
+    }
+
+    /// The content of `path` for the caller thread `tid`, as [`Lxcfs::read`] renders it, with
+    /// the render cache: what was rendered for the caller's container less than
+    /// [`Options::cache_ttl`] ago is served again instead of being rendered anew. The cache
+    /// is per container (pid namespace, checked against its init on every use, see
+    /// [`Resolver::rendered`]), so a container never gets another's content; a reader reading
+    /// less often than the lifetime always gets a fresh render. Readers in the daemon's own
+    /// pid namespace (each served for its own cgroup) and a zero lifetime bypass the cache,
+    /// as does a daemon with virtualization switched off.
+    ///
+    /// # Errors
+    /// As [`Lxcfs::read`].
+    pub fn serve(&self, tid: u32, path: &str) -> Result<std::sync::Arc<[u8]>> {
+        let ttl = self.options.cache_ttl;
+        if ttl.is_zero() || !self.virtualizing() {
+            return self.read(tid, path).map(Into::into);
+        }
+        let Some(pidns) = self.resolver.pidns_of(&self.fs, tid) else {
+            return self.read(tid, path).map(Into::into);
+        };
+        if let Some(hit) = self.resolver.rendered(&self.fs, pidns, path, ttl) {
+            return Ok(hit);
+        }
+        let started = std::time::Instant::now();
+        let bytes: std::sync::Arc<[u8]> = self.read(tid, path)?.into();
+        self.resolver
+            .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
+        Ok(bytes)
     }
 
     /// The target of the symlink `path`.

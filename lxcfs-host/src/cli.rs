@@ -95,6 +95,14 @@ pub struct Cli {
     #[arg(long = "enable-psi-poll")]
     pub enable_psi_poll: bool,
 
+    /// How long, in milliseconds, a file rendered for a container is served again to other
+    /// reads from the same container before it is rendered anew (0: render on every open).
+    /// Readers that read less often always get a fresh render; the default, one 10 ms clock
+    /// tick, is the resolution of stat and uptime figures.
+    #[arg(long = "cache-ms", value_name = "MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub cache_ms: u32,
+
     /// Runtime directory (pid file default).
     #[arg(long = "runtime-dir", value_name = "DIR", default_value = DEFAULT_RUNTIME_DIR)]
     pub runtime_dir: PathBuf,
@@ -134,6 +142,8 @@ pub struct Config {
     pub pidfd: bool,
     /// `--enable-psi-poll`.
     pub psi_poll: bool,
+    /// `--cache-ms`, in milliseconds.
+    pub cache_ms: u32,
     /// Pid file path.
     pub pidfile: PathBuf,
     /// Runtime directory.
@@ -229,6 +239,7 @@ impl Cli {
             cfs: self.enable_cfs,
             pidfd: self.enable_pidfd,
             psi_poll: self.enable_psi_poll,
+            cache_ms: self.cache_ms,
             pidfile,
             runtime_dir: self.runtime_dir,
             library: self.library,

@@ -94,6 +94,7 @@ fn init_options(cfg: &Config, max_log_level: u32) -> InitOptions {
         runtime_dir: cfg.runtime_dir.to_string_lossy().into_owned(),
         root: "/".into(),
         max_log_level,
+        cache_ttl_us: cfg.cache_ms.saturating_mul(1000),
     }
 }
 
@@ -205,11 +206,13 @@ fn live_fuse_mount(path: &Path) -> bool {
         .any(|m| m.mount_point == canon && m.fstype.starts_with("fuse"))
 }
 
-/// Number of library worker threads per generation. Idle workers sleep on the queue's
-/// condition variable, so spare ones cost nothing; four keep a slow job (a loadavg pass over
-/// many cgroups) from holding up the others.
-const WORKERS: usize = 4;
-/// Number of FUSE event-loop threads.
+/// Number of library worker threads per generation: they run the background jobs (the
+/// loadavg pass, the virtualization switch); FUSE operations call the library on the event
+/// loop threads.
+const WORKERS: usize = 1;
+/// Number of FUSE event-loop threads. Each answers its requests itself, library call
+/// included, so this many requests are served at once; an idle thread sleeps in read(2) on
+/// its `/dev/fuse` descriptor and costs nothing.
 const FUSE_THREADS: usize = 2;
 /// How long to wait for the session to end after unmounting before exiting anyway (bind
 /// mounts in containers can keep the connection alive).

@@ -112,17 +112,13 @@ impl LxcfsFs {
         self.shared.clone()
     }
 
-    /// Queues `f` on the library. When no library is loaded the job, and with it the reply
-    /// it owns, is dropped, which answers EIO.
-    fn run(&self, f: impl FnOnce(&Lib, &Shared) + Send + 'static) {
-        let shared = self.shared.clone();
-        if let Err(job) = self
-            .shared
-            .plugin
-            .submit(Box::new(move |lib| f(lib, &shared)))
-        {
+    /// Runs `f` with the current library on this event-loop thread (a reload waits for it).
+    /// When no library is loaded, or `f` panics, the reply `f` owns is dropped unsent, which
+    /// answers EIO.
+    fn run(&self, f: impl FnOnce(&Lib, &Shared)) {
+        let shared = &self.shared;
+        if shared.plugin.with_lib(|lib| f(lib, shared)).is_none() {
             tracing::error!("no library loaded; answering EIO");
-            drop(job);
         }
     }
 }
@@ -142,7 +138,7 @@ fn errno(rc: i32) -> Errno {
 /// Calls the library's getattr.
 fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
     let mut a = Attr::default();
-    // SAFETY: generation worker; pointers valid for the call.
+    // SAFETY: called under the generation's read lock; pointers valid for the call.
     let rc = unsafe { (lib.vtable().getattr)(lib.state(), c, Bytes::new(path.as_bytes()), &mut a) };
     if rc < 0 {
         Err(errno(rc))
@@ -155,7 +151,7 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
 fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
     let mut sink = VecSink::with_capacity(4096);
     let s = sink.sink();
-    // SAFETY: generation worker; the sink outlives the call.
+    // SAFETY: called under the generation's read lock; the sink outlives the call.
     let rc = unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), &s) };
     if rc < 0 {
         Err(errno(rc))
@@ -258,7 +254,7 @@ impl Filesystem for LxcfsFs {
         self.run(move |lib, _| {
             let mut sink = VecSink::new();
             let s = sink.sink();
-            // SAFETY: generation worker; sink alive for the call.
+            // SAFETY: called under the generation's read lock; sink alive for the call.
             let rc = unsafe {
                 (lib.vtable().readlink)(lib.state(), &c, Bytes::new(path.as_bytes()), &s)
             };
@@ -277,7 +273,7 @@ impl Filesystem for LxcfsFs {
         let c = caller(req);
         self.run(move |lib, sh| {
             let mut out = OpenReply::default();
-            // SAFETY: generation worker; pointers valid for the call.
+            // SAFETY: called under the generation's read lock; pointers valid for the call.
             let rc = unsafe {
                 (lib.vtable().open)(
                     lib.state(),
@@ -383,7 +379,7 @@ impl Filesystem for LxcfsFs {
         let data = data.to_vec();
         if !psi_capable {
             return self.run(move |lib, _| {
-                // SAFETY: generation worker; slices valid for the call.
+                // SAFETY: called under the generation's read lock; slices valid for the call.
                 let rc = unsafe {
                     (lib.vtable().write)(
                         lib.state(),
@@ -409,7 +405,7 @@ impl Filesystem for LxcfsFs {
         self.run(move |lib, sh| {
             let (mut target, mut text) = (VecSink::new(), VecSink::new());
             let (ts, xs) = (target.sink(), text.sink());
-            // SAFETY: generation worker; sinks and slices alive for the call.
+            // SAFETY: called under the generation's read lock; sinks and slices alive for the call.
             let rc = unsafe {
                 (lib.vtable().psi_trigger)(
                     lib.state(),
@@ -486,7 +482,7 @@ impl Filesystem for LxcfsFs {
                 ctx: (&mut list as *mut Vec<(String, u32)>).cast(),
                 add: dir_add,
             };
-            // SAFETY: generation worker; `list` outlives the call.
+            // SAFETY: called under the generation's read lock; `list` outlives the call.
             let rc = unsafe {
                 (lib.vtable().readdir)(lib.state(), &c, Bytes::new(path.as_bytes()), &sink)
             };
@@ -562,7 +558,7 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         self.run(move |lib, _| {
-            // SAFETY: generation worker.
+            // SAFETY: called under the generation's read lock.
             let rc = unsafe {
                 (lib.vtable().access)(lib.state(), &c, Bytes::new(path.as_bytes()), mask.bits())
             };

@@ -1,12 +1,21 @@
 //! Loading, running and reloading `liblxcfs.so`.
 //!
 //! A loaded library is a generation (`Generation`): the dlopen handle, the vtable, the
-//! library's state pointer, and a pool of worker threads that belong to it. Every library call
-//! is a [`Job`] queued to the current generation's workers; loading (dlopen, which runs the
-//! image's initializers, and `init`), probing and `shutdown` run on short-lived threads. No
-//! long-lived host thread ever runs library code, so when a generation's workers exit their
-//! thread-local destructors run, glibc drops the image's TLS pins, and `dlclose` really unmaps
-//! it (rust-stack.md §2–3).
+//! library's state pointer, and one worker thread that belongs to it. FUSE operations call
+//! the library directly on the event-loop threads, holding the generation's read lock for the
+//! length of the call ([`Plugin::with_lib`]): a hop to another thread cost more than most
+//! calls themselves. Background work (the loadavg pass, the virtualization switch) is a
+//! [`Job`] queued to the generation's worker. Loading (dlopen, which runs the image's
+//! initializers, and `init`), probing and `shutdown` run on short-lived threads.
+//!
+//! The event-loop threads live as long as the mount, and glibc keeps an image in memory after
+//! `dlclose` while a thread-local destructor the image registered on a live thread is pending
+//! (rust-stack.md §2). So library code must never register one on a calling thread: no
+//! `thread_local!` with a destructor, no `std::thread::spawn` from a call, no thread-local
+//! tracing dispatcher; it has none. The test `library_calls_on_the_event_loop_threads_pin_nothing`
+//! (`tests/reload.rs`) runs every operation on every node on those threads, then reloads and
+//! requires the old image to be unmapped; a single touched `thread_local!` String makes it
+//! fail. Should it ever happen anyway, step 5 below reports it and the new code still runs.
 //!
 //! # How an image is named
 //! Every image is dlopened through a descriptor the generation holds on the library file:
@@ -23,15 +32,16 @@
 //!    on a short-lived thread, check the entry symbol, ABI version and vtable size, dlclose
 //!    it and verify it is gone. A file that fails is refused; nothing else changes. (A file
 //!    that is the image already running is not probed: it was checked when it was loaded.)
-//! 2. Take the write lock: new submissions wait from here on (this is the "pause").
-//! 3. Drop the old job queue; the old workers finish every queued job with the old code and
-//!    exit; join them.
+//! 2. Take the write lock, which waits for the library calls in progress: new calls and
+//!    submissions wait from here on (this is the "pause").
+//! 3. Close the old job queue; the old worker finishes every queued job with the old code and
+//!    exits; join it.
 //! 4. Call the old `shutdown` on a short-lived thread; it returns the saved state as bytes.
 //! 5. `dlclose` the old image and verify with `dlopen(name, RTLD_NOLOAD)` that it is gone. If
 //!    it is not, log an error: the new file is still loaded under its own unique name (its own
 //!    descriptor, a different inode), so the new code runs; the old image leaks.
 //! 6. dlopen the new file, check ABI version and vtable size, run `init` with the saved
-//!    state, start the new workers, release the lock.
+//!    state, start the new worker, release the lock.
 //! 7. If step 6 fails, load the previous library again from the descriptor still held on it
 //!    (this works after the operator's `rm`) with the same saved state, so service continues
 //!    with the last good library, and report the failure.
@@ -124,9 +134,10 @@ pub struct Lib {
     state: *mut c_void,
 }
 
-// SAFETY: `Lib` is only handed to jobs running on the generation's own worker threads, while
-// the generation (image and state) is alive; the library's state is internally synchronized
-// (the library's operations take `&Lxcfs` and use locks/atomics for mutation).
+// SAFETY: `Lib` is only handed to calls made under the generation's read lock (event-loop
+// threads) or to jobs on the generation's own worker, while the generation (image and state)
+// is alive; the library's state is internally synchronized (the library's operations take
+// `&Lxcfs` and use locks/atomics for mutation).
 unsafe impl Send for Lib {}
 // SAFETY: as above.
 unsafe impl Sync for Lib {}
@@ -134,7 +145,7 @@ unsafe impl Sync for Lib {}
 impl Lib {
     /// The library's vtable.
     pub fn vtable(&self) -> &LibVTable {
-        // SAFETY: valid while the generation is alive, which outlives every job it runs.
+        // SAFETY: valid while the generation is alive, which outlives every call and job.
         unsafe { &*self.vt }
     }
 
@@ -265,6 +276,8 @@ pub struct InitOptions {
     pub root: String,
     /// Max log level ([`lxcfs_abi::level`]).
     pub max_log_level: u32,
+    /// Render cache lifetime in µs ([`Options::cache_ttl_us`]).
+    pub cache_ttl_us: u32,
 }
 
 /// The loaded library, its generations and the job queue.
@@ -489,6 +502,15 @@ impl Plugin {
         }
     }
 
+    /// Runs `f` with the current generation's library on the calling thread, holding the
+    /// generation (a reload waits until `f` returns). `None` when no library is loaded or `f`
+    /// panicked.
+    pub fn with_lib<T>(&self, f: impl FnOnce(&Lib) -> T) -> Option<T> {
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        let lib = guard.as_ref()?.lib;
+        catch_unwind(AssertUnwindSafe(|| f(&lib))).ok()
+    }
+
     /// Sets the virtualization switch (SIGUSR2) for the current and future generations.
     pub fn set_virtualization(&self, on: bool) {
         self.virtualize.store(on, Ordering::Relaxed);
@@ -536,6 +558,8 @@ impl Plugin {
                     runtime_dir: Bytes::new(opts.runtime_dir.as_bytes()),
                     root: Bytes::new(opts.root.as_bytes()),
                     max_log_level: opts.max_log_level,
+                    reserved: 0,
+                    cache_ttl_us: opts.cache_ttl_us,
                 };
                 let mut state: *mut c_void = std::ptr::null_mut();
                 // SAFETY: all pointers are valid for the call; HOST_API is static.

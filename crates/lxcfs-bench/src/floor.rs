@@ -2,20 +2,19 @@
 //! file makes it do.
 //!
 //! It is a fuser 0.18 filesystem shaped like the lxcfs daemon at the FUSE level: the same
-//! session setup (two event-loop threads with cloned descriptors, `allow_other`), the same
+//! session setup (four event-loop threads with cloned descriptors, `allow_other`), the same
 //! entry and attribute time-to-live, a directory to look up (`/proc`) holding one file
 //! (`/proc/floor`) opened with `FOPEN_DIRECT_IO | FOPEN_NOFLUSH` and reported with size 0, so
 //! a reader's open/read-to-EOF/close costs the same FUSE round trips as on lxcfs (lookups while
 //! the entry cache is cold, then open, a read returning the data, a read returning nothing,
 //! release). Everything else that lxcfs does — finding the caller's container, reading cgroup
-//! files, rendering, the hop to a library worker — is absent: every request is answered
+//! files, rendering — is absent: every request is answered
 //! inline on the event-loop thread from a fixed 1.5 KB buffer.
 //!
-//! For profiling, `--hop-workers N` adds back exactly one piece of the daemon: lookup,
-//! getattr and open are answered from a pool of N worker threads fed through a crossbeam
-//! channel, as the daemon's generation workers are (`lxcfs-host/src/plugin.rs`), while reads
-//! and releases stay on the event-loop threads. The difference to the plain floor is the cost
-//! of that hop.
+//! For profiling, `--hop-workers N` adds a hop the daemon used to make (until it called the
+//! library on its event-loop threads): lookup, getattr and open are answered from a pool of N
+//! worker threads fed through a crossbeam channel, while reads and releases stay on the
+//! event-loop threads. The difference to the plain floor is the cost of such a hop.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -276,7 +275,7 @@ impl Filesystem for FloorFs {
 /// `lxcfs-host/src/daemon.rs`).
 pub const FUSE_THREADS: usize = 2;
 
-/// The session configuration the lxcfs daemon uses: `allow_other`, two event-loop threads,
+/// The session configuration the lxcfs daemon uses: `allow_other`, four event-loop threads,
 /// each with its own cloned `/dev/fuse` descriptor.
 pub fn session_config() -> fuser::Config {
     let mut cfg = fuser::Config::default();

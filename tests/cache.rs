@@ -1,0 +1,137 @@
+//! The render cache (`--cache-ms`) through a real mount: readers are processes in their own
+//! pid namespace (the only readers whose renders are kept), inside real v1 memory cgroups with
+//! real limits. What must hold: a kept render is served only within its lifetime, only to
+//! readers of the same container, and never to a new container that happens to get the pid
+//! namespace inode of a dead one.
+
+use std::process::Command;
+
+use lxcfs_testkit::{meminfo_value, Cgroup, Daemon};
+
+const MIB: u64 = 1 << 20;
+
+fn unique(tag: &str) -> String {
+    format!("/lxcfs-test-{tag}-{}", std::process::id())
+}
+
+/// MemTotal (kB) of every `MemTotal:` line in `out`, in order.
+fn totals(out: &str) -> Vec<u64> {
+    out.lines()
+        .filter(|l| l.starts_with("MemTotal:"))
+        .map(|l| meminfo_value(l, "MemTotal").unwrap())
+        .collect()
+}
+
+/// Inside a new pid namespace whose init is in `cg`: reads MemTotal twice (the second render
+/// is the one kept), raises the limit to `new_mib`, reads it again at once, sleeps `sleep`
+/// seconds and reads it a last time.
+fn change_under_reader(cg: &Cgroup, d: &Daemon, new_mib: u64, sleep: &str) -> Vec<u64> {
+    let m = d.path("proc/meminfo");
+    let limit = cg.dir("memory").join("memory.limit_in_bytes");
+    let out = cg.sh_in_pidns(&format!(
+        "grep MemTotal {m}; grep MemTotal {m}; echo {new} > {limit}; grep MemTotal {m}; \
+         sleep {sleep}; grep MemTotal {m}",
+        m = m.display(),
+        limit = limit.display(),
+        new = new_mib * MIB,
+    ));
+    totals(&out)
+}
+
+#[test]
+fn a_kept_render_is_served_within_its_lifetime_and_not_after() {
+    let d = Daemon::start(&["--cache-ms", "3000"]);
+    let cg = Cgroup::new(&unique("cache-life"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    // Read at once after the change: the render kept a moment ago (300 MiB); 3.5 s later the
+    // lifetime is over and the new limit shows.
+    assert_eq!(
+        change_under_reader(&cg, &d, 400, "3.5"),
+        vec![300 * 1024, 300 * 1024, 300 * 1024, 400 * 1024]
+    );
+}
+
+#[test]
+fn without_the_cache_a_change_shows_at_once() {
+    let d = Daemon::start(&["--cache-ms", "0"]);
+    let cg = Cgroup::new(&unique("cache-off"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    assert_eq!(
+        change_under_reader(&cg, &d, 400, "0"),
+        vec![300 * 1024, 300 * 1024, 400 * 1024, 400 * 1024]
+    );
+}
+
+#[test]
+fn the_default_lifetime_is_one_tick() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("cache-default"), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let t = change_under_reader(&cg, &d, 400, "0.05");
+    assert_eq!(t[..2], [300 * 1024, 300 * 1024]);
+    assert_eq!(t[3], 400 * 1024, "50 ms after the change: {t:?}");
+}
+
+#[test]
+fn containers_never_get_each_others_renders() {
+    let d = Daemon::start(&["--cache-ms", "60000"]);
+    let a = Cgroup::new(&unique("cache-a"), &["memory"]);
+    a.set("memory", "memory.limit_in_bytes", &(100 * MIB).to_string());
+    let b = Cgroup::new(&unique("cache-b"), &["memory"]);
+    b.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let script = |cg: &Cgroup, expect: u64| {
+        let inner = format!(
+            "{enter} && i=0; while [ $i -lt 300 ]; do v=$(grep MemTotal {m} | tr -s ' ' | \
+             cut -d' ' -f2); [ \"$v\" = {expect} ] || {{ echo BAD $v; exit 1; }}; \
+             i=$((i+1)); done; echo OK",
+            enter = cg.enter_script(),
+            m = d.path("proc/meminfo").display()
+        );
+        std::thread::spawn(move || {
+            Command::new("unshare")
+                .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &inner])
+                .output()
+                .unwrap()
+        })
+    };
+    let (ta, tb) = (script(&a, 102400), script(&b, 307200));
+    for (name, t) in [("a", ta), ("b", tb)] {
+        let out = t.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.trim() == "OK",
+            "container {name}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_new_container_after_a_dead_one_gets_a_fresh_render() {
+    // A render kept for a container that has exited (with a lifetime of a minute) must not
+    // reach the next one. Namespace inode numbers are handed out lowest-free-first once a
+    // namespace is freed, so without care the next container could get the dead one's
+    // number; the daemon's pidfd on the dead init keeps that namespace allocated while its
+    // entry exists, and every use of an entry checks that its init is alive.
+    let d = Daemon::start(&["--cache-ms", "60000"]);
+    let a = Cgroup::new(&unique("next-a"), &["memory"]);
+    a.set("memory", "memory.limit_in_bytes", &(100 * MIB).to_string());
+    let b = Cgroup::new(&unique("next-b"), &["memory"]);
+    b.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let m = d.path("proc/meminfo");
+    let pod = |cg: &Cgroup, reads: usize| {
+        let out = cg.sh_in_pidns(&format!(
+            "readlink /proc/self/ns/pid; for i in $(seq {reads}); do grep MemTotal {m}; done",
+            m = m.display()
+        ));
+        let ns = out.lines().next().unwrap_or_default().to_string();
+        (ns, totals(&out))
+    };
+    for _ in 0..10 {
+        let (ns_a, ta) = pod(&a, 3);
+        assert_eq!(ta, vec![102400; 3]);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let (ns_b, tb) = pod(&b, 1);
+        assert_eq!(tb, vec![307200], "namespace {ns_b} after {ns_a}");
+    }
+}
