@@ -149,13 +149,28 @@ impl Resolver {
     /// Inode of the pid namespace of thread `tid` (`/proc/<tid>/ns/pid`); `None` when the
     /// thread is gone.
     pub fn pidns_of(&self, fs: &HostFs, tid: u32) -> Option<u64> {
-        let mut buf = itoa::Buffer::new();
-        ns_inode(fs, buf.format(tid))
+        use std::io::Write;
+        let mut path = [0u8; 40];
+        let len = {
+            let mut w = &mut path[..];
+            write!(w, "/proc/{tid}/ns/pid").ok()?;
+            40 - w.len()
+        };
+        let abs = std::str::from_utf8(&path[..len]).ok()?;
+        fs.read_link_with(abs, pid::parse_ns_link).ok().flatten()
     }
 
     /// The content of `path` rendered for the container of pid namespace `pidns` at most
-    /// `ttl` ago, if it was kept and the namespace's init is still the process it was
-    /// rendered for (checked with its pidfd, one syscall).
+    /// `ttl` ago, if it was kept for that very namespace.
+    ///
+    /// On the real host the entry holds a pidfd on the namespace's init; a pidfd holds the
+    /// init's `struct pid`, and every `struct pid` holds a reference on its pid namespace, so
+    /// the namespace stays allocated and its inode number cannot be handed to another
+    /// namespace while the entry exists: a caller whose namespace has this inode is in this
+    /// very namespace, and no system call is needed. (If the init has died, the namespace's
+    /// remaining processes are being killed; serving them their own container's content is
+    /// harmless, and the next render resolves anew.) Without a pidfd (fixture trees,
+    /// kernels before 5.3) the init's start time and namespace are checked instead.
     pub fn rendered(
         &self,
         fs: &HostFs,
@@ -166,7 +181,7 @@ impl Resolver {
         let cache = self.cache.lock().ok()?;
         let c = cache.by_ns.get(&pidns)?;
         let (at, bytes) = c.rendered.get(path)?;
-        if at.elapsed() >= ttl || !c.still_valid(fs, pidns) {
+        if at.elapsed() >= ttl || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
             return None;
         }
         Some(bytes.clone())

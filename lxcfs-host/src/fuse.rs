@@ -149,7 +149,9 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
 
 /// Calls the library's read (whole-file render).
 fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
-    let mut sink = VecSink::with_capacity(4096);
+    // Renders arrive in one piece (a kept render is one write), so an empty sink gets
+    // exactly one allocation of the right size.
+    let mut sink = VecSink::new();
     let s = sink.sink();
     // SAFETY: called under the generation's read lock; the sink outlives the call.
     let rc = unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), &s) };
