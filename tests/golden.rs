@@ -300,3 +300,43 @@ fn root_only_host_files_stay_root_only() {
         .open(1000, "/sys/devices/system/cpu/public", libc::O_RDONLY)
         .is_ok());
 }
+
+#[test]
+fn renders_are_kept_per_container_on_fixture_trees() {
+    // Fixture trees have no pidfds: a kept render is served after the init's start time and
+    // namespace were checked. The render that resolved the init itself is not kept.
+    let opts = Options {
+        cache_ttl: std::time::Duration::from_secs(600),
+        ..Options::default()
+    };
+    for layout in LAYOUTS {
+        let f = Fixture::load(layout, opts);
+        let (a, a_child, _) = pids(idx("limit256"));
+        let (b, _, _) = pids(idx("parent128"));
+        let first = f.lx.serve(a_child, "/proc/meminfo").unwrap();
+        let second = f.lx.serve(a_child, "/proc/meminfo").unwrap();
+        let third = f.lx.serve(a, "/proc/meminfo").unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&first, &second), "{layout}");
+        assert!(
+            std::sync::Arc::ptr_eq(&second, &third),
+            "{layout}: same container"
+        );
+        assert_eq!(first, second, "{layout}");
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        assert_eq!(val(&text(&third), "MemTotal"), 262144, "{layout}");
+        let other = f.lx.serve(b, "/proc/meminfo").unwrap();
+        assert_eq!(
+            val(&text(&other), "MemTotal"),
+            131072,
+            "{layout}: other container"
+        );
+        // A caller in the daemon's own namespace is served for its own cgroup, never from
+        // the cache.
+        let host_a = f.lx.serve(1, "/proc/meminfo").unwrap();
+        let host_b = f.lx.serve(1, "/proc/meminfo").unwrap();
+        assert!(
+            !std::sync::Arc::ptr_eq(&host_a, &host_b),
+            "{layout}: host reader"
+        );
+    }
+}

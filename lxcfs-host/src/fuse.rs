@@ -1,9 +1,9 @@
-//! The fuser filesystem: maps FUSE operations onto library jobs.
+//! The fuser filesystem: maps FUSE operations onto library calls.
 //!
 //! The host owns the inode table (path ↔ inode number, stable across library reloads), open
 //! file snapshots and directory listings, and PSI trigger descriptors. Operations that need the
-//! library are queued as jobs to the current generation ([`crate::plugin`]); the job answers
-//! the kernel itself, so fuser's threads never run library code.
+//! library call it on the event-loop thread under the current generation
+//! ([`crate::plugin::Plugin::with_lib`]) and answer the kernel from there.
 //!
 //! # Snapshot rule
 //! A file's content is rendered once at open. Every read is served from that snapshot, at any
