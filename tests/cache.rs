@@ -14,6 +14,13 @@ fn unique(tag: &str) -> String {
     format!("/lxcfs-test-{tag}-{}", std::process::id())
 }
 
+/// A v1 memory cgroup limited to `mib` MiB.
+fn limited(tag: &str, mib: u64) -> Cgroup {
+    let cg = Cgroup::new(&unique(tag), &["memory"]);
+    cg.set("memory", "memory.limit_in_bytes", &(mib * MIB).to_string());
+    cg
+}
+
 /// MemTotal (kB) of every `MemTotal:` line in `out`, in order.
 fn totals(out: &str) -> Vec<u64> {
     out.lines()
@@ -41,8 +48,7 @@ fn change_under_reader(cg: &Cgroup, d: &Daemon, new_mib: u64, sleep: &str) -> Ve
 #[test]
 fn a_kept_render_is_served_within_its_lifetime_and_not_after() {
     let d = Daemon::start(&["--cache-ms", "3000"]);
-    let cg = Cgroup::new(&unique("cache-life"), &["memory"]);
-    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let cg = limited("cache-life", 300);
     // Read at once after the change: the render kept a moment ago (300 MiB); 3.5 s later the
     // lifetime is over and the new limit shows.
     assert_eq!(
@@ -54,8 +60,7 @@ fn a_kept_render_is_served_within_its_lifetime_and_not_after() {
 #[test]
 fn without_the_cache_a_change_shows_at_once() {
     let d = Daemon::start(&["--cache-ms", "0"]);
-    let cg = Cgroup::new(&unique("cache-off"), &["memory"]);
-    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let cg = limited("cache-off", 300);
     assert_eq!(
         change_under_reader(&cg, &d, 400, "0"),
         vec![300 * 1024, 300 * 1024, 400 * 1024, 400 * 1024]
@@ -65,8 +70,7 @@ fn without_the_cache_a_change_shows_at_once() {
 #[test]
 fn the_default_lifetime_is_one_tick() {
     let d = Daemon::start(&[]);
-    let cg = Cgroup::new(&unique("cache-default"), &["memory"]);
-    cg.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let cg = limited("cache-default", 300);
     let t = change_under_reader(&cg, &d, 400, "0.05");
     assert_eq!(t[..2], [300 * 1024, 300 * 1024]);
     assert_eq!(t[3], 400 * 1024, "50 ms after the change: {t:?}");
@@ -75,10 +79,8 @@ fn the_default_lifetime_is_one_tick() {
 #[test]
 fn containers_never_get_each_others_renders() {
     let d = Daemon::start(&["--cache-ms", "60000"]);
-    let a = Cgroup::new(&unique("cache-a"), &["memory"]);
-    a.set("memory", "memory.limit_in_bytes", &(100 * MIB).to_string());
-    let b = Cgroup::new(&unique("cache-b"), &["memory"]);
-    b.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let a = limited("cache-a", 100);
+    let b = limited("cache-b", 300);
     let script = |cg: &Cgroup, expect: u64| {
         let inner = format!(
             "{enter} && i=0; while [ $i -lt 300 ]; do v=$(grep MemTotal {m} | tr -s ' ' | \
@@ -114,10 +116,8 @@ fn a_new_container_after_a_dead_one_gets_a_fresh_render() {
     // number; the daemon's pidfd on the dead init keeps that namespace allocated while its
     // entry exists, and every use of an entry checks that its init is alive.
     let d = Daemon::start(&["--cache-ms", "60000"]);
-    let a = Cgroup::new(&unique("next-a"), &["memory"]);
-    a.set("memory", "memory.limit_in_bytes", &(100 * MIB).to_string());
-    let b = Cgroup::new(&unique("next-b"), &["memory"]);
-    b.set("memory", "memory.limit_in_bytes", &(300 * MIB).to_string());
+    let a = limited("next-a", 100);
+    let b = limited("next-b", 300);
     let m = d.path("proc/meminfo");
     let pod = |cg: &Cgroup, reads: usize| {
         let out = cg.sh_in_pidns(&format!(
