@@ -272,7 +272,8 @@ impl Lxcfs {
     }
 
     /// The content of `path` for the caller thread `tid`, as [`Lxcfs::read`] renders it, with
-    /// the render cache: what was rendered for the caller's container less than
+    /// the render cache for `/proc` and pressure files: what was rendered from the caller's
+    /// container's own figures (never a host-file fallback) less than
     /// [`Options::cache_ttl`] ago is served again instead of being rendered anew. The cache
     /// is per container (pid namespace, checked against its init on every use, see
     /// [`Resolver::rendered`]), so a container never gets another's content; a reader reading
@@ -294,10 +295,36 @@ impl Lxcfs {
             return Ok(hit);
         }
         let started = std::time::Instant::now();
-        let bytes: std::sync::Arc<[u8]> = self.read(tid, path)?.into();
-        self.resolver
-            .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
-        Ok(bytes)
+        match self.render_for_container(tid, path) {
+            Some((bytes, rendered_for)) => {
+                // Kept under the namespace the render really used (the caller's thread id
+                // was resolved twice; a reused id must not file one container's render
+                // under another's key).
+                if rendered_for == pidns {
+                    self.resolver
+                        .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
+                }
+                Ok(bytes)
+            }
+            // Not container-specific, or the container's figures could not be read: served
+            // as `read` serves it (the host's file) and never kept, so a passing failure is
+            // not handed to the container's other readers.
+            None => self.read(tid, path).map(Into::into),
+        }
+    }
+
+    /// A `/proc` or pressure file rendered for the container of `tid` from that container's
+    /// own figures, with the pid namespace inode it was rendered for; `None` for other files
+    /// and when the container or its figures cannot be read.
+    fn render_for_container(&self, tid: u32, path: &str) -> Option<(std::sync::Arc<[u8]>, u64)> {
+        let node = Node::lookup(path)?;
+        let c = self.container(tid).ok()?;
+        let text = match node {
+            Node::Proc(f) => proc::render_container(self, &c, f).ok()?,
+            Node::Pressure(r) => proc::pressure::read(self, &c, r).ok()?,
+            _ => return None,
+        };
+        Some((text.into_bytes().into(), c.pidns))
     }
 
     /// The target of the symlink `path`.

@@ -104,16 +104,9 @@ pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> String {
     if !lx.virtualizing() {
         return host_file(lx, file.host_path());
     }
-    let result = lx.container(tid).and_then(|c| match file {
-        ProcFile::Meminfo => read_meminfo(lx, &c),
-        ProcFile::Swaps => read_swaps(lx, &c),
-        ProcFile::Cpuinfo => cpuinfo::read(lx, &c),
-        ProcFile::Stat => stat::read(lx, &c),
-        ProcFile::Uptime => uptime::read(lx, &c),
-        ProcFile::Diskstats => diskstats::read(lx, &c),
-        ProcFile::Loadavg => loadavg::read(lx, &c),
-        ProcFile::Slabinfo => slabinfo::read(lx, &c),
-    });
+    let result = lx
+        .container(tid)
+        .and_then(|c| render_container(lx, &c, file));
     match result {
         Ok(s) => s,
         Err(e) => {
@@ -124,6 +117,24 @@ pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> String {
             }
             host_file(lx, file.host_path())
         }
+    }
+}
+
+/// `file` for the container `c`, without the host fallback of [`render`].
+///
+/// # Errors
+/// Whatever keeps the container's figures from being read (missing controller or cgroup
+/// file, vanished process, malformed content).
+pub fn render_container(lx: &Lxcfs, c: &Container, file: ProcFile) -> Result<String> {
+    match file {
+        ProcFile::Meminfo => read_meminfo(lx, c),
+        ProcFile::Swaps => read_swaps(lx, c),
+        ProcFile::Cpuinfo => cpuinfo::read(lx, c),
+        ProcFile::Stat => stat::read(lx, c),
+        ProcFile::Uptime => uptime::read(lx, c),
+        ProcFile::Diskstats => diskstats::read(lx, c),
+        ProcFile::Loadavg => loadavg::read(lx, c),
+        ProcFile::Slabinfo => slabinfo::read(lx, c),
     }
 }
 
