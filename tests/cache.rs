@@ -135,3 +135,74 @@ fn a_new_container_after_a_dead_one_gets_a_fresh_render() {
         assert_eq!(tb, vec![307200], "namespace {ns_b} after {ns_a}");
     }
 }
+
+/// Runs `script` in `cg` as the init of a new pid namespace whose pid in the host's namespace
+/// is `want` (set up through `/proc/sys/kernel/ns_last_pid`; `/proc` stays the host's, so
+/// `/proc/self` names the host pid). Returns stdout, or `None` when another process on the
+/// machine took `want` first.
+fn as_host_pid(want: u32, cg: &Cgroup, script: &str) -> Option<String> {
+    // unshare gets `want - 1`, the init it forks `want`.
+    std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 2).to_string()).unwrap();
+    let inner = format!(
+        "cd -P /proc/self && [ \"$PWD\" = /proc/{want} ] || exit 3; {} && {{\n{script}\n}}",
+        cg.enter_script()
+    );
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "sh", "-c", &inner])
+        .output()
+        .unwrap();
+    if out.status.code() == Some(3) {
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{inner}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_recycled_thread_id_is_not_taken_for_its_old_container() {
+    // The daemon remembers which pid namespace a caller thread is in. A thread id freed by an
+    // exited reader of container a and handed to a reader of container b must get b's file,
+    // not the render kept for a (a minute's lifetime keeps it around). Both readers are the
+    // inits of their namespaces and read with the shell's own `read`, so the thread id that
+    // reaches the daemon is exactly the chosen pid.
+    let d = Daemon::start(&["--cache-ms", "60000"]);
+    let a = limited("reuse-a", 100);
+    let b = limited("reuse-b", 300);
+    let m = d.path("proc/meminfo");
+    let read_total = format!(
+        "while IFS= read -r l; do case \"$l\" in MemTotal*) echo \"$l\";; esac; done < {}",
+        m.display()
+    );
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut done = 0;
+    for i in 0..40u32 {
+        let want = 300 + (last + 1000 + i * 97) % (pid_max - 400);
+        // Twice: the second render is the one kept for a.
+        let Some(out_a) = as_host_pid(want, &a, &format!("{read_total}; {read_total}")) else {
+            continue;
+        };
+        assert_eq!(totals(&out_a), vec![102400, 102400]);
+        let Some(out_b) = as_host_pid(want, &b, &read_total) else {
+            continue;
+        };
+        assert_eq!(totals(&out_b), vec![307200], "thread id {want} reused by b");
+        done += 1;
+        if done == 3 {
+            return;
+        }
+    }
+    panic!("could not hand one pid to two containers in a row (only {done} times)");
+}

@@ -402,3 +402,26 @@ fn slabinfo_is_the_hosts_where_the_kernel_keeps_no_per_cgroup_listing() {
     assert!(ours.lines().count() > 20, "{ours}");
     assert!(ours.lines().any(|l| l.starts_with("dentry ")), "{ours}");
 }
+
+#[test]
+fn the_daemon_raises_its_open_file_limit_to_the_hard_limit() {
+    // A systemd service starts with a soft limit of 1024 descriptors; the daemon keeps a
+    // pidfd per container and per recent caller thread and up to 1024 PSI triggers, so it
+    // raises the soft limit to the hard one. The daemon inherits this process's limits.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let soft = 256.min(hard / 2);
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let d = Daemon::start(&[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (f[3], f[4]),
+        (&*hard.to_string(), &*hard.to_string()),
+        "{line}"
+    );
+}

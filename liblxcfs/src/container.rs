@@ -18,6 +18,10 @@
 //! The same per-namespace entry keeps the files lately rendered for that container (see
 //! [`crate::Lxcfs::serve`]): they are served again only while the entry's init is still the
 //! very same process, so a namespace inode reused by a new container never sees them.
+//!
+//! Which namespace a caller thread is in is itself cached on the real host (see
+//! [`Resolver::pidns_of`]): by thread id, with a pidfd on that very thread, so a thread id
+//! recycled by a process of another container is never taken for the old caller.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -85,6 +89,30 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd on one thread rather than on a thread group.
+const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+
+/// A pidfd on the thread `tid`: with `PIDFD_THREAD` where the kernel has it, else a plain
+/// pidfd, which the kernel gives only for a thread-group leader (before 6.9 other threads get
+/// `None`). A thread-group pidfd stays valid while the group lives, and a leader's id is not
+/// released before its whole group is gone, so either kind proves that `tid` still names the
+/// thread it named when the pidfd was opened.
+fn pidfd_open_thread(tid: u32) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(tid).ok()?;
+    for flags in [PIDFD_THREAD, 0] {
+        // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+        if let Some(fd) = i32::try_from(fd).ok().filter(|fd| *fd >= 0) {
+            // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+            return Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return None;
+        }
+    }
+    None
+}
+
 /// Whether the process behind `fd` still exists (`pidfd_send_signal` with signal 0).
 fn pidfd_alive(fd: &OwnedFd) -> bool {
     // SAFETY: signal 0 only checks existence and permission; the info pointer may be null.
@@ -105,7 +133,33 @@ fn pidfd_alive(fd: &OwnedFd) -> bool {
 pub struct Resolver {
     own_pidns: Option<u64>,
     cache: Mutex<InitCache>,
+    callers: Mutex<Callers>,
 }
+
+/// Callers lately seen on the real host, by thread id: the thread's pid namespace inode and
+/// a pidfd on that very thread. A thread's pid namespace never changes (setns(2) changes only
+/// its children's), and while the pidfd's thread exists the id names it and no other, so a
+/// live pidfd proves the namespace in one system call.
+#[derive(Debug, Default)]
+struct Callers {
+    by_tid: HashMap<u32, CachedCaller>,
+    /// When entries of exited threads were last dropped.
+    swept: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct CachedCaller {
+    pidfd: OwnedFd,
+    pidns: u64,
+}
+
+/// Most callers kept (each holds one descriptor). When full, exited threads are dropped, and
+/// if at least three quarters remain the table is emptied and rebuilt on demand.
+const MAX_CALLERS: usize = 512;
+
+/// How often, at most, a new caller's insertion drops the entries of exited threads (their
+/// pidfds keep the thread's `struct pid`, and with it its pid namespace, allocated).
+const SWEEP_CALLERS_EVERY: Duration = Duration::from_secs(10);
 
 /// The per-namespace entries and when expired renders were last dropped.
 #[derive(Debug, Default)]
@@ -143,21 +197,42 @@ impl Resolver {
         Resolver {
             own_pidns,
             cache: Mutex::new(InitCache::default()),
+            callers: Mutex::new(Callers::default()),
         }
     }
 
     /// Inode of the pid namespace of thread `tid` (`/proc/<tid>/ns/pid`); `None` when the
     /// thread is gone.
+    ///
+    /// On the real host the answer is kept per thread id together with a pidfd on the thread
+    /// (see `Callers`): a caller seen before costs one `pidfd_send_signal(pidfd, 0)` instead
+    /// of a path walk through `/proc`. The pidfd is opened before the namespace link is read,
+    /// so an entry whose pidfd is alive was read from that very thread; a dead pidfd (the
+    /// thread exited, its id may have passed to another process) is replaced by a fresh
+    /// lookup. Without pidfds (fixture trees, kernels before 5.3, threads other than a
+    /// leader before 6.9) every call reads the link.
     pub fn pidns_of(&self, fs: &HostFs, tid: u32) -> Option<u64> {
-        use std::io::Write;
-        let mut path = [0u8; 40];
-        let len = {
-            let mut w = &mut path[..];
-            write!(w, "/proc/{tid}/ns/pid").ok()?;
-            40 - w.len()
-        };
-        let abs = std::str::from_utf8(&path[..len]).ok()?;
-        fs.read_link_with(abs, pid::parse_ns_link).ok().flatten()
+        if !fs.is_real_root() {
+            return read_pidns(fs, tid);
+        }
+        if let Ok(callers) = self.callers.lock() {
+            if let Some(c) = callers.by_tid.get(&tid) {
+                if pidfd_alive(&c.pidfd) {
+                    return Some(c.pidns);
+                }
+            }
+        }
+        let pidfd = pidfd_open_thread(tid);
+        let pidns = read_pidns(fs, tid)?;
+        if let (Some(pidfd), Ok(mut callers)) = (pidfd, self.callers.lock()) {
+            callers.insert(tid, CachedCaller { pidfd, pidns });
+        }
+        Some(pidns)
+    }
+
+    /// Number of cached callers (thread ids with a pidfd).
+    pub fn cached_callers(&self) -> usize {
+        self.callers.lock().map(|c| c.by_tid.len()).unwrap_or(0)
     }
 
     /// The content of `path` rendered for the container of pid namespace `pidns` at most
@@ -312,6 +387,38 @@ impl Resolver {
     }
 }
 
+impl Callers {
+    /// Keeps `c` for `tid`, replacing a dead entry, within [`MAX_CALLERS`].
+    fn insert(&mut self, tid: u32, c: CachedCaller) {
+        let now = Instant::now();
+        let sweep_due = self
+            .swept
+            .is_none_or(|t| now.duration_since(t) >= SWEEP_CALLERS_EVERY);
+        if sweep_due || self.by_tid.len() >= MAX_CALLERS {
+            self.by_tid.retain(|_, c| pidfd_alive(&c.pidfd));
+            self.swept = Some(now);
+            if self.by_tid.len() >= MAX_CALLERS * 3 / 4 {
+                self.by_tid.clear();
+            }
+        }
+        self.by_tid.insert(tid, c);
+    }
+}
+
+/// Inode of the pid namespace of thread `tid`, read from `/proc/<tid>/ns/pid` without
+/// allocating.
+fn read_pidns(fs: &HostFs, tid: u32) -> Option<u64> {
+    use std::io::Write;
+    let mut path = [0u8; 40];
+    let len = {
+        let mut w = &mut path[..];
+        write!(w, "/proc/{tid}/ns/pid").ok()?;
+        40 - w.len()
+    };
+    let abs = std::str::from_utf8(&path[..len]).ok()?;
+    fs.read_link_with(abs, pid::parse_ns_link).ok().flatten()
+}
+
 /// Inode of `/proc/<who>/ns/pid`.
 fn ns_inode(fs: &HostFs, who: &str) -> Option<u64> {
     pid::parse_ns_link(&fs.read_link(&format!("/proc/{who}/ns/pid")).ok()?)
@@ -356,4 +463,54 @@ fn scan_for_init(fs: &HostFs, pidns: u64) -> Option<u32> {
         let ns = ns_inode(fs, &p.to_string());
         ns == Some(pidns) && status(fs, p).is_some_and(|st| is_init_of(&st, ns, pidns))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pidfd on this test process (alive for the whole test).
+    fn own_pidfd() -> OwnedFd {
+        pidfd_open_thread(std::process::id()).expect("pidfd_open on this process")
+    }
+
+    #[test]
+    fn the_caller_table_stays_bounded_while_every_caller_lives() {
+        let mut callers = Callers::default();
+        for tid in 0..(3 * MAX_CALLERS as u32) {
+            callers.insert(
+                tid,
+                CachedCaller {
+                    pidfd: own_pidfd(),
+                    pidns: 7,
+                },
+            );
+            assert!(
+                callers.by_tid.len() <= MAX_CALLERS,
+                "{}",
+                callers.by_tid.len()
+            );
+        }
+        assert!(callers.by_tid.contains_key(&(3 * MAX_CALLERS as u32 - 1)));
+    }
+
+    #[test]
+    fn a_live_caller_is_answered_from_its_entry_and_an_exited_one_is_not() {
+        let fs = HostFs::new("/");
+        let r = Resolver::new(&fs);
+        let own = read_pidns(&fs, std::process::id()).unwrap();
+        assert_eq!(r.pidns_of(&fs, std::process::id()), Some(own));
+        assert_eq!(r.cached_callers(), 1);
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert_eq!(r.pidns_of(&fs, pid), Some(own));
+        assert_eq!(r.cached_callers(), 2);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the entry's pidfd is dead, and /proc/<pid> is gone.
+        assert_eq!(r.pidns_of(&fs, pid), None);
+    }
 }

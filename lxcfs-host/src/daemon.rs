@@ -218,11 +218,30 @@ const FUSE_THREADS: usize = 2;
 /// mounts in containers can keep the connection alive).
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
+/// Raises the soft limit on open descriptors to the hard limit. The daemon holds pidfds (one
+/// per container init, one per recent caller thread) and PSI trigger descriptors (up to
+/// 1024), more than the 1024 a systemd service gets by default as its soft limit; it never
+/// uses select(2), so a high limit is safe. A failure is logged and the daemon goes on: every
+/// descriptor it keeps is an optimisation or has its own cap.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-file limit: {e}"),
+    }
+}
+
 /// Runs the daemon until a terminating signal. Returns when the filesystem is unmounted.
 ///
 /// # Errors
 /// [`DaemonError`] for anything that prevents serving; nothing is left mounted.
 pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
+    raise_fd_limit();
     let lib_path = find_library(cfg.library.as_deref())?;
     let pidfile = PidFile::acquire(&cfg.pidfile)?;
     let plugin = Arc::new(Plugin::load(
