@@ -2,7 +2,8 @@
 //! pid namespace (the only readers whose renders are kept), inside real v1 memory cgroups with
 //! real limits. What must hold: a kept render is served only within its lifetime, only to
 //! readers of the same container, and never to a new container that happens to get the pid
-//! namespace inode of a dead one.
+//! namespace inode of a dead one, or to a reader that got a dead reader's thread id. Also
+//! when a render is made at all: at the first read of an open file, not at its open.
 
 use std::process::Command;
 
@@ -205,4 +206,20 @@ fn a_recycled_thread_id_is_not_taken_for_its_old_container() {
         }
     }
     panic!("could not hand one pid to two containers in a row (only {done} times)");
+}
+
+#[test]
+fn a_file_is_rendered_at_its_first_read_not_at_open() {
+    // As seq_file: the content of an open file is made when it is first read, so a file
+    // opened before a change and read after it shows the change.
+    let d = Daemon::start(&["--cache-ms", "0"]);
+    let cg = limited("first-read", 300);
+    let limit = cg.dir("memory").join("memory.limit_in_bytes");
+    let out = cg.sh_in_pidns(&format!(
+        "exec 3< {m}; echo {new} > {limit}; grep MemTotal <&3",
+        m = d.path("proc/meminfo").display(),
+        limit = limit.display(),
+        new = 400 * MIB,
+    ));
+    assert_eq!(totals(&out), vec![400 * 1024]);
 }

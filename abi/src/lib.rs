@@ -222,7 +222,7 @@ pub struct Options {
     pub reserved: u32,
     /// Appended after the first release of v1 (read only when `struct_size` covers it): how
     /// long, in µs, a file rendered for a container may be served again to readers in the same
-    /// container (`--cache-ms`); 0 renders on every open. A host whose `struct_size` ends
+    /// container (`--cache-ms`); 0 renders for every open file. A host whose `struct_size` ends
     /// before this field gets [`DEFAULT_CACHE_TTL_US`].
     pub cache_ttl_us: u32,
 }

@@ -6,10 +6,14 @@
 //! ([`crate::plugin::Plugin::with_lib`]) and answer the kernel from there.
 //!
 //! # Snapshot rule
-//! A file's content is rendered once at open. Every read is served from that snapshot, at any
-//! offset and size, so a reader never sees two renders stitched together. A read at offset 0
-//! after the previous pass reached end-of-file starts a new snapshot, as the kernel's seq_file
-//! does: tools that keep the file open and rewind (procps `top`, `free -s`) see fresh values.
+//! A file's content is rendered at the first read of an open file, for the container of the
+//! thread that reads (the kernel's seq_file also renders at the first read, and upstream lxcfs
+//! answers every read for its reader); `open` itself only checks the path and the access mode,
+//! so it costs no more than on a trivial filesystem. Every later read is served from that
+//! snapshot, at any offset and size, so a reader never sees two renders stitched together. A
+//! read at offset 0 after the previous pass reached end-of-file starts a new snapshot, as
+//! seq_file does: tools that keep the file open and rewind (procps `top`, `free -s`) see fresh
+//! values.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -39,7 +43,8 @@ pub const TTL: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 struct Handle {
     path: String,
-    content: Arc<Vec<u8>>,
+    /// The snapshot reads are served from; `None` until the first read renders it.
+    content: Option<Arc<[u8]>>,
     /// The previous read pass reached end-of-file.
     at_eof: bool,
     /// Directory listing (name, kind, ino) for opendir handles.
@@ -148,7 +153,7 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
 }
 
 /// Calls the library's read (whole-file render).
-fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
+fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Arc<[u8]>, Errno> {
     // Renders arrive in one piece (a kept render is one write), so an empty sink gets
     // exactly one allocation of the right size.
     let mut sink = VecSink::new();
@@ -158,10 +163,8 @@ fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Vec<u8>, Errno> {
     if rc < 0 {
         Err(errno(rc))
     } else {
-        let mut v = sink.into_inner();
-        // Snapshots live as long as the file stays open: keep only what was rendered.
-        v.shrink_to_fit();
-        Ok(v)
+        // Snapshots live as long as the file stays open: one exact-size allocation.
+        Ok(sink.into_inner().into())
     }
 }
 
@@ -289,14 +292,10 @@ impl Filesystem for LxcfsFs {
                 return reply.error(errno(rc));
             }
             let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
-            let content = match lib_read(lib, &c, &path) {
-                Ok(b) => b,
-                Err(e) => return reply.error(e),
-            };
             let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
             let h = Handle {
                 path,
-                content: Arc::new(content),
+                content: None,
                 at_eof: false,
                 entries: Vec::new(),
                 psi_capable,
@@ -322,37 +321,33 @@ impl Filesystem for LxcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let (content, refresh_path) = {
+        // Served from the snapshot, or the path to render a new one from.
+        let served = {
             let mut hs = self.shared.handles();
             let Some(h) = hs.get_mut(&fh.0) else {
                 return reply.error(Errno::EBADF);
             };
-            if offset == 0 && h.at_eof {
-                h.at_eof = false;
-                (None, Some(h.path.clone()))
-            } else {
-                let c = h.content.clone();
-                if serve_end(&c, offset, size) {
-                    h.at_eof = true;
+            match &h.content {
+                Some(c) if !(offset == 0 && h.at_eof) => {
+                    let c = c.clone();
+                    h.at_eof = serve_end(&c, offset, size);
+                    Ok(c)
                 }
-                (Some(c), None)
+                _ => Err(h.path.clone()),
             }
         };
-        if let Some(c) = content {
-            return reply.data(slice(&c, offset, size));
-        }
-        let Some(path) = refresh_path else {
-            return reply.error(Errno::EIO);
+        let path = match served {
+            Ok(c) => return reply.data(slice(&c, offset, size)),
+            Err(path) => path,
         };
         let c = caller(req);
         self.run(move |lib, sh| match lib_read(lib, &c, &path) {
             Ok(bytes) => {
-                let bytes = Arc::new(bytes);
                 if let Some(h) = sh.handles().get_mut(&fh.0) {
-                    h.content = bytes.clone();
-                    h.at_eof = serve_end(&bytes, 0, size);
+                    h.content = Some(bytes.clone());
+                    h.at_eof = serve_end(&bytes, offset, size);
                 }
-                reply.data(slice(&bytes, 0, size));
+                reply.data(slice(&bytes, offset, size));
             }
             Err(e) => reply.error(e),
         });
@@ -510,7 +505,7 @@ impl Filesystem for LxcfsFs {
             let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
             let h = Handle {
                 path,
-                content: Arc::new(Vec::new()),
+                content: None,
                 at_eof: false,
                 entries,
                 psi_capable: false,
