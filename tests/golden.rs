@@ -314,6 +314,8 @@ fn renders_are_kept_per_container_on_fixture_trees() {
         let (a, a_child, _) = pids(idx("limit256"));
         let (b, _, _) = pids(idx("parent128"));
         let first = f.lx.serve(a_child, "/proc/meminfo").unwrap();
+        // After the init was resolved and before the kept render began.
+        let between = std::time::Instant::now();
         let second = f.lx.serve(a_child, "/proc/meminfo").unwrap();
         let third = f.lx.serve(a, "/proc/meminfo").unwrap();
         assert!(!std::sync::Arc::ptr_eq(&first, &second), "{layout}");
@@ -329,6 +331,17 @@ fn renders_are_kept_per_container_on_fixture_trees() {
             val(&text(&other), "MemTotal"),
             131072,
             "{layout}: other container"
+        );
+        // Of two renders made at once, the one that began first does not replace the other.
+        let ns = f.lx.resolver.pidns_of(&f.lx.fs, a).unwrap();
+        let ttl = opts.cache_ttl;
+        let stale: std::sync::Arc<[u8]> = b"stale"[..].into();
+        f.lx.resolver
+            .keep_rendered(&f.lx.fs, ns, "/proc/meminfo", between, stale, ttl);
+        let kept = f.lx.resolver.rendered(&f.lx.fs, ns, "/proc/meminfo", ttl);
+        assert!(
+            kept.is_some_and(|k| std::sync::Arc::ptr_eq(&k, &third)),
+            "{layout}"
         );
         // A caller in the daemon's own namespace is served for its own cgroup, never from
         // the cache.

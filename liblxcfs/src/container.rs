@@ -235,7 +235,7 @@ impl Resolver {
         self.callers.lock().map(|c| c.by_tid.len()).unwrap_or(0)
     }
 
-    /// The content of `path` rendered for the container of pid namespace `pidns` at most
+    /// The content of `path` rendered for the container of pid namespace `pidns` less than
     /// `ttl` ago, if it was kept for that very namespace.
     ///
     /// On the real host the entry holds a pidfd on the namespace's init; a pidfd holds the
@@ -301,7 +301,9 @@ impl Resolver {
             cache.reaped = Some(now);
         }
         if let Some(c) = cache.by_ns.get_mut(&pidns) {
-            if c.inserted <= started {
+            // A render that began before the kept one (two made at once) does not replace it.
+            let newer = c.rendered.get(path).is_none_or(|(at, _)| *at <= started);
+            if c.inserted <= started && newer {
                 c.rendered.insert(path.into(), (started, bytes));
             }
         }
