@@ -433,6 +433,60 @@ impl VecSink {
     }
 }
 
+/// Collects what the other side writes into a shared byte slice, with one allocation when it
+/// arrives in one write (a render does): the host's per-open snapshots are built this way.
+///
+/// ```
+/// let (rc, bytes) = lxcfs_abi::collect(|sink| {
+///     lxcfs_abi::SinkWriter::new(sink).push(b"MemTotal: 1 kB\n");
+///     0
+/// });
+/// assert_eq!((rc, &bytes[..]), (0, &b"MemTotal: 1 kB\n"[..]));
+/// ```
+pub fn collect<R>(f: impl FnOnce(&Sink) -> R) -> (R, std::sync::Arc<[u8]>) {
+    let mut got = Collected::Empty;
+    let sink = Sink {
+        ctx: (&mut got as *mut Collected).cast(),
+        write: collect_write,
+    };
+    let r = f(&sink);
+    let bytes = match got {
+        Collected::Empty => std::sync::Arc::from(&[][..]),
+        Collected::One(b) => b,
+        Collected::Many(v) => v.into(),
+    };
+    (r, bytes)
+}
+
+/// What [`collect`]'s sink has received so far.
+enum Collected {
+    Empty,
+    One(std::sync::Arc<[u8]>),
+    Many(Vec<u8>),
+}
+
+unsafe extern "C" fn collect_write(ctx: *mut c_void, data: *const u8, len: usize) {
+    if ctx.is_null() || (data.is_null() && len > 0) {
+        return;
+    }
+    // SAFETY: `ctx` points at the `Collected` on `collect`'s stack, alive for the whole call
+    // that may write to the sink; `data`/`len` describe a readable slice per the contract.
+    let (got, data) = unsafe {
+        (
+            &mut *ctx.cast::<Collected>(),
+            Bytes { ptr: data, len }.as_slice(),
+        )
+    };
+    *got = match std::mem::replace(got, Collected::Empty) {
+        Collected::Empty => Collected::One(data.into()),
+        Collected::One(first) => Collected::Many([&first[..], data].concat()),
+        Collected::Many(mut v) => {
+            v.extend_from_slice(data);
+            Collected::Many(v)
+        }
+    };
+}
+
 unsafe extern "C" fn vec_sink_write(ctx: *mut c_void, data: *const u8, len: usize) {
     if ctx.is_null() || (data.is_null() && len > 0) {
         return;
@@ -449,4 +503,24 @@ unsafe extern "C" fn vec_sink_write(ctx: *mut c_void, data: *const u8, len: usiz
 #[cfg(feature = "layout-check")]
 pub fn layout() -> &'static abi_stable::type_layout::TypeLayout {
     <LibVTable as StableAbi>::LAYOUT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collect_joins_any_number_of_writes() {
+        for parts in [&[][..], &["one"][..], &["a", "bc", "", "def"][..]] {
+            let (n, bytes) = collect(|sink| {
+                let mut w = SinkWriter::new(sink);
+                for p in parts {
+                    w.push(p.as_bytes());
+                }
+                parts.len()
+            });
+            assert_eq!(n, parts.len());
+            assert_eq!(&bytes[..], parts.concat().as_bytes());
+        }
+    }
 }

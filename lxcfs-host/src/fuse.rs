@@ -42,7 +42,7 @@ pub const TTL: Duration = Duration::from_millis(500);
 /// One open file or directory.
 #[derive(Debug)]
 struct Handle {
-    path: String,
+    path: Arc<str>,
     /// The snapshot reads are served from; `None` until the first read renders it.
     content: Option<Arc<[u8]>>,
     /// The previous read pass reached end-of-file.
@@ -152,19 +152,16 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
     }
 }
 
-/// Calls the library's read (whole-file render).
+/// Calls the library's read (whole-file render) into one shared allocation.
 fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Arc<[u8]>, Errno> {
-    // Renders arrive in one piece (a kept render is one write), so an empty sink gets
-    // exactly one allocation of the right size.
-    let mut sink = VecSink::new();
-    let s = sink.sink();
-    // SAFETY: called under the generation's read lock; the sink outlives the call.
-    let rc = unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), &s) };
+    let (rc, bytes) = lxcfs_abi::collect(|s| {
+        // SAFETY: called under the generation's read lock; the sink outlives the call.
+        unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), s) }
+    });
     if rc < 0 {
         Err(errno(rc))
     } else {
-        // Snapshots live as long as the file stays open: one exact-size allocation.
-        Ok(sink.into_inner().into())
+        Ok(bytes)
     }
 }
 

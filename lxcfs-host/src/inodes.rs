@@ -3,7 +3,7 @@
 //! the `/proc` files plus the host's `/sys/devices/system/cpu`).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Path ↔ inode table. Inode 1 is `/`; numbers are never reused.
 #[derive(Debug, Default)]
@@ -13,15 +13,15 @@ pub struct Inodes {
 
 #[derive(Debug, Default)]
 struct InodeTable {
-    by_path: HashMap<String, u64>,
-    paths: Vec<String>,
+    by_path: HashMap<Arc<str>, u64>,
+    paths: Vec<Arc<str>>,
 }
 
 impl Inodes {
     /// A table holding only the root.
     pub fn new() -> Inodes {
         let t = InodeTable {
-            by_path: HashMap::from([("/".to_string(), 1)]),
+            by_path: HashMap::from([(Arc::from("/"), 1)]),
             paths: vec!["/".into()],
         };
         Inodes {
@@ -29,8 +29,8 @@ impl Inodes {
         }
     }
 
-    /// The path of `ino`.
-    pub fn path(&self, ino: u64) -> Option<String> {
+    /// The path of `ino` (shared: cloning it allocates nothing).
+    pub fn path(&self, ino: u64) -> Option<Arc<str>> {
         let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
         t.paths.get(ino.checked_sub(1)? as usize).cloned()
     }
@@ -50,9 +50,10 @@ impl Inodes {
         if let Some(i) = t.by_path.get(path) {
             return *i;
         }
-        t.paths.push(path.to_string());
+        let path: Arc<str> = path.into();
+        t.paths.push(path.clone());
         let ino = t.paths.len() as u64;
-        t.by_path.insert(path.to_string(), ino);
+        t.by_path.insert(path, ino);
         ino
     }
 }
@@ -77,7 +78,7 @@ mod tests {
         let a = t.ino("/proc");
         let b = t.ino("/proc/meminfo");
         assert_eq!(t.ino("/proc"), a);
-        assert_eq!(t.path(b).unwrap(), "/proc/meminfo");
+        assert_eq!(&*t.path(b).unwrap(), "/proc/meminfo");
         assert_eq!(t.path(0), None);
         assert_eq!(t.path(999), None);
         assert_eq!(child("/", "proc"), "/proc");
