@@ -2,7 +2,7 @@
 //! file makes it do.
 //!
 //! It is a fuser 0.18 filesystem shaped like the lxcfs daemon at the FUSE level: the same
-//! session setup (four event-loop threads with cloned descriptors, `allow_other`), the same
+//! session setup (two event-loop threads with cloned descriptors, `allow_other`), the same
 //! entry and attribute time-to-live, a directory to look up (`/proc`) holding one file
 //! (`/proc/floor`) opened with `FOPEN_DIRECT_IO | FOPEN_NOFLUSH` and reported with size 0, so
 //! a reader's open/read-to-EOF/close costs the same FUSE round trips as on lxcfs (lookups while
@@ -15,6 +15,11 @@
 //! library on its event-loop threads): lookup, getattr and open are answered from a pool of N
 //! worker threads fed through a crossbeam channel, while reads and releases stay on the
 //! event-loop threads. The difference to the plain floor is the cost of such a hop.
+//!
+//! For calibration, `--work-ns N` makes the floor busy-wait N ns at every read at offset 0,
+//! where lxcfs does its per-open work (finding the caller's container, looking up or making
+//! the render): how much a microsecond of such work costs the floor shows how much lxcfs can
+//! afford (see doc/benchmarks.md).
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -66,6 +71,8 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Debug)]
 pub struct FloorFs {
     data: Vec<u8>,
+    /// Busy time at each read at offset 0 (calibration; zero for the floor proper).
+    work: Duration,
     hop: Option<crossbeam_channel::Sender<Job>>,
 }
 
@@ -80,6 +87,7 @@ impl FloorFs {
     pub fn new() -> FloorFs {
         FloorFs {
             data: content(),
+            work: Duration::ZERO,
             hop: None,
         }
     }
@@ -103,6 +111,7 @@ impl FloorFs {
         }
         Ok(FloorFs {
             data: content(),
+            work: Duration::ZERO,
             hop: Some(tx),
         })
     }
@@ -192,6 +201,12 @@ impl Filesystem for FloorFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if offset == 0 && !self.work.is_zero() {
+            let t = std::time::Instant::now();
+            while t.elapsed() < self.work {
+                std::hint::spin_loop();
+            }
+        }
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(self.data.len());
@@ -290,18 +305,20 @@ pub fn session_config() -> fuser::Config {
 }
 
 /// Mounts the floor on `mountpoint` and serves until SIGTERM, SIGINT or SIGHUP, then
-/// unmounts (lazily if the mount is busy). `hop_workers` > 0 selects [`FloorFs::with_hop`].
+/// unmounts (lazily if the mount is busy). `hop_workers` > 0 selects [`FloorFs::with_hop`];
+/// `work` is busy-waited at every read at offset 0 (calibration).
 ///
 /// # Errors
 /// Mounting or signal set-up failures.
-pub fn serve(mountpoint: &Path, hop_workers: usize) -> std::io::Result<()> {
+pub fn serve(mountpoint: &Path, hop_workers: usize, work: Duration) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let fs = if hop_workers > 0 {
+    let mut fs = if hop_workers > 0 {
         FloorFs::with_hop(hop_workers)?
     } else {
         FloorFs::new()
     };
+    fs.work = work;
     let mut session = fuser::Session::new(fs, mountpoint, &session_config())?;
     let mut unmounter = session.unmount_callable();
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);

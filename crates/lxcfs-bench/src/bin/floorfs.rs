@@ -1,24 +1,33 @@
-//! `floorfs [--hop-workers N] <mountpoint>`: the benchmark floor, a trivial fuser filesystem
-//! serving one fixed 1.5 KB file (`proc/floor`) with direct I/O, set up like the lxcfs
-//! daemon's session. Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then unmounts.
-//! `--hop-workers N` answers lookup/getattr/open on N worker threads behind a crossbeam
-//! channel, as the daemon does (for measuring that hop). See `lxcfs_bench::floor`.
+//! `floorfs [--hop-workers N] [--work-ns N] <mountpoint>`: the benchmark floor, a trivial
+//! fuser filesystem serving one fixed 1.5 KB file (`proc/floor`) with direct I/O, set up like
+//! the lxcfs daemon's session. Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then
+//! unmounts. See `lxcfs_bench::floor` for the profiling and calibration options.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The benchmark floor: a trivial FUSE filesystem serving one fixed 1.5 KB file.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// Answer lookup/getattr/open on N worker threads behind a channel (profiling: the cost
+    /// of a job hop).
+    #[arg(long, default_value_t = 0)]
+    hop_workers: usize,
+    /// Busy-wait N ns at every read at offset 0, where lxcfs does its per-open work
+    /// (calibration: what a microsecond of work costs).
+    #[arg(long, default_value_t = 0)]
+    work_ns: u64,
+    /// Where to mount.
+    mountpoint: PathBuf,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (hop, mnt) = match args.as_slice() {
-        [mnt] => (Some(0), mnt),
-        [flag, n, mnt] if flag == "--hop-workers" => (n.parse().ok(), mnt),
-        _ => (None, &String::new()),
-    };
-    let Some(hop) = hop else {
-        eprintln!("usage: floorfs [--hop-workers N] <mountpoint>");
-        return ExitCode::from(2);
-    };
-    match lxcfs_bench::floor::serve(&PathBuf::from(mnt), hop) {
+    let cli = Cli::parse();
+    let work = Duration::from_nanos(cli.work_ns);
+    match lxcfs_bench::floor::serve(&cli.mountpoint, cli.hop_workers, work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("floorfs: {e}");

@@ -164,6 +164,10 @@ struct LoadArgs {
     /// pid), e.g. "strace -c -f -o /tmp/sc.txt -p {pid}"; it gets SIGINT after the run.
     #[arg(long)]
     attach: Option<String>,
+    /// The floor busy-waits this many ns at every read at offset 0, where lxcfs does its
+    /// per-open work (calibration: what a microsecond of work costs the floor).
+    #[arg(long, default_value_t = 0)]
+    floor_work_ns: u64,
 }
 
 /// Set by SIGINT/SIGTERM/SIGHUP (signal-hook's handler only stores to it, which is
@@ -284,21 +288,32 @@ fn required(p: &Option<PathBuf>, what: &str) -> io::Result<PathBuf> {
     Ok(p)
 }
 
-/// Worker threads of the floor's hop mode: the daemon's per-generation worker count
-/// (`WORKERS` in `lxcfs-host/src/daemon.rs`).
+/// Worker threads of the floor's hop mode: the worker count of the daemon when it answered
+/// through such a hop.
 const HOP_WORKERS: usize = 4;
 
-fn launch(common: &Common, target: Target, wrap: Vec<String>) -> io::Result<Launch> {
+/// `floor_work_ns` is passed to the floor as `--work-ns` (calibration).
+fn launch(
+    common: &Common,
+    target: Target,
+    wrap: Vec<String>,
+    floor_work_ns: u64,
+) -> io::Result<Launch> {
     Ok(match target {
         Target::Floor | Target::FloorHop => Launch {
             kind: Kind::Floor,
             program: required(&common.floor, "floor")?,
             library: None,
             wrap,
-            extra: if target == Target::FloorHop {
-                vec!["--hop-workers".into(), HOP_WORKERS.to_string()]
-            } else {
-                vec![]
+            extra: {
+                let mut extra = vec![];
+                if target == Target::FloorHop {
+                    extra.extend(["--hop-workers".into(), HOP_WORKERS.to_string()]);
+                }
+                if floor_work_ns > 0 {
+                    extra.extend(["--work-ns".into(), floor_work_ns.to_string()]);
+                }
+                extra
             },
         },
         Target::C => Launch {
@@ -431,7 +446,7 @@ fn run(args: RunArgs) -> io::Result<String> {
     eprintln!("lxcfs-bench: mounting the floor, the C original and ours");
     let mount_timeout = Duration::from_secs(20);
     let floor = Mounted::start(
-        launch(common, Target::Floor, vec![])?,
+        launch(common, Target::Floor, vec![], 0)?,
         &ctx.workdir,
         mount_timeout,
     )?;
@@ -439,13 +454,13 @@ fn run(args: RunArgs) -> io::Result<String> {
         None
     } else {
         Some(Mounted::start(
-            launch(common, Target::C, vec![])?,
+            launch(common, Target::C, vec![], 0)?,
             &ctx.workdir,
             mount_timeout,
         )?)
     };
     let ours = Mounted::start(
-        launch(common, Target::Ours, vec![])?,
+        launch(common, Target::Ours, vec![], 0)?,
         &ctx.workdir,
         mount_timeout,
     )?;
@@ -799,7 +814,11 @@ fn load(args: LoadArgs) -> io::Result<String> {
     } else {
         Duration::from_secs(120)
     };
-    let m = Mounted::start(launch(common, args.target, wrap)?, &ctx.workdir, timeout)?;
+    let m = Mounted::start(
+        launch(common, args.target, wrap, args.floor_work_ns)?,
+        &ctx.workdir,
+        timeout,
+    )?;
     let path = m.path(&rel_for(m.launch.kind, &args.file));
     if args.warmup_ops > 0 {
         let shared = SharedPage::new()?;
