@@ -116,21 +116,32 @@ fn concurrent_containers_see_only_their_own() {
 }
 
 #[test]
-fn one_snapshot_per_open_at_any_offset() {
+fn a_read_at_offset_zero_renders_and_later_offsets_read_its_snapshot() {
     let d = Daemon::start(&[]);
     let f = std::fs::File::open(d.path("proc/uptime")).unwrap();
-    // A pread past offset 0 before any read at 0 comes from the same snapshot as the rest.
-    let mut mid = [0u8; 4];
-    let n = f.read_at(&mut mid, 2).unwrap();
-    std::thread::sleep(Duration::from_millis(30));
-    let mut whole = Vec::new();
-    let mut f2 = &f;
-    f2.read_to_end(&mut whole).unwrap();
-    assert_eq!(
-        &whole[2..2 + n],
-        &mid[..n],
-        "pread at 2 and the full read disagree"
-    );
+    let pread = |off: u64, len: usize| {
+        let mut buf = vec![0u8; len];
+        let n = f.read_at(&mut buf, off).unwrap();
+        buf.truncate(n);
+        String::from_utf8(buf).unwrap()
+    };
+    // The rest of a pass comes from the render its read at offset 0 made, however late.
+    let head = pread(0, 4);
+    std::thread::sleep(Duration::from_millis(60));
+    let tail = pread(4, 4096);
+    let pass = format!("{head}{tail}");
+    let fields: Vec<f64> = pass
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(fields.len() == 2 && pass.ends_with('\n'), "{pass:?}");
+    // Every read at offset 0 renders anew (as seq_file does), also when the previous one did
+    // not reach the end of the file: the uptime has moved on by 60 ms.
+    let short = pass.len() - 1;
+    let first = pread(0, short);
+    std::thread::sleep(Duration::from_millis(60));
+    let second = pread(0, short);
+    assert_ne!(first, second, "a read at offset 0 served the old snapshot");
     // Reading in 7-byte chunks reassembles the same bytes as one read of a second open.
     let g = std::fs::File::open(d.path("proc/meminfo")).unwrap();
     let mut chunks = Vec::new();

@@ -527,6 +527,19 @@ fn bad_libraries_are_refused_while_the_last_good_one_serves() {
         &["-DABI=1".into(), "-DSIZE=8".into()],
     );
 
+    // Copies of the real library cut short, as a reload signalled while `cp` is still
+    // writing (or after a full disk) finds them: dlopen would map pages past the end of the
+    // file and the daemon would die of SIGBUS touching them.
+    let whole = std::fs::read(&b.lib).unwrap();
+    let cut = |name: &str, len: usize| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, &whole[..len]).unwrap();
+        p
+    };
+    let cut_100k = cut("cut-100k.so", 100_000);
+    let cut_half = cut("cut-half.so", whole.len() / 2);
+    let cut_last_page = cut("cut-last-page.so", whole.len() - 4096);
+
     let inst = Installed::new(&b.lib);
     let good = inst.inode();
     let d = Daemon::start_with(&b.lxcfs, &inst.path, &[]);
@@ -536,13 +549,25 @@ fn bad_libraries_are_refused_while_the_last_good_one_serves() {
     assert_images(&d, &[good], "after reloading the same file");
 
     let still = format!("still serving liblxcfs {NORMAL} (build ");
-    let cases: [(&str, Option<&Path>, &[&str]); 5] = [
+    let incomplete: &[&str] = &["not a complete shared object"];
+    let cases: [(&str, Option<&Path>, &[&str]); 8] = [
         (
             "missing file",
             None,
             &["cannot open library", "No such file"],
         ),
-        ("not an ELF file", Some(&text), &["dlopen failed"]),
+        ("not an ELF file", Some(&text), incomplete),
+        (
+            "the first 100 kB of the library",
+            Some(&cut_100k),
+            incomplete,
+        ),
+        ("half of the library", Some(&cut_half), incomplete),
+        (
+            "the library but its last page",
+            Some(&cut_last_page),
+            incomplete,
+        ),
         (
             "ELF object without the entry symbol",
             Some(&no_entry),

@@ -6,14 +6,15 @@
 //! ([`crate::plugin::Plugin::with_lib`]) and answer the kernel from there.
 //!
 //! # Snapshot rule
-//! A file's content is rendered at the first read of an open file, for the container of the
-//! thread that reads (the kernel's seq_file also renders at the first read, and upstream lxcfs
-//! answers every read for its reader); `open` itself only checks the path and the access mode,
-//! so it costs no more than on a trivial filesystem. Every later read is served from that
-//! snapshot, at any offset and size, so a reader never sees two renders stitched together. A
-//! read at offset 0 after the previous pass reached end-of-file starts a new snapshot, as
-//! seq_file does: tools that keep the file open and rewind (procps `top`, `free -s`) see fresh
-//! values.
+//! A read at offset 0 renders the file anew, for the container of the thread that reads, and
+//! keeps the result as the open file's snapshot; reads at other offsets are served from that
+//! snapshot (a first read past offset 0 renders one). This is what the kernel's seq_file does
+//! for `/proc` files, and what upstream lxcfs does: a reader never sees two renders stitched
+//! together within one pass, and tools that keep the file open and read it again from the
+//! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. `open`
+//! itself only checks the path and the access mode, so it costs no more than on a trivial
+//! filesystem. Renders of one open file are serialized, and a read waits for a render of its
+//! file in progress, so that threads sharing a descriptor cannot mix two renders either.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -43,10 +44,9 @@ pub const TTL: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 struct Handle {
     path: Arc<str>,
-    /// The snapshot reads are served from; `None` until the first read renders it.
-    content: Option<Arc<[u8]>>,
-    /// The previous read pass reached end-of-file.
-    at_eof: bool,
+    /// The snapshot reads past offset 0 are served from; `None` until a read renders it.
+    /// Its lock is held across a render, so reads of this file wait for it.
+    snapshot: Arc<Mutex<Option<Arc<[u8]>>>>,
     /// Directory listing (name, kind, ino) for opendir handles.
     entries: Vec<(String, u32, u64)>,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
@@ -292,8 +292,7 @@ impl Filesystem for LxcfsFs {
             let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
             let h = Handle {
                 path,
-                content: None,
-                at_eof: false,
+                snapshot: Arc::default(),
                 entries: Vec::new(),
                 psi_capable,
                 trigger: None,
@@ -318,33 +317,24 @@ impl Filesystem for LxcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        // Served from the snapshot, or the path to render a new one from.
-        let served = {
-            let mut hs = self.shared.handles();
-            let Some(h) = hs.get_mut(&fh.0) else {
+        let (snapshot, path) = {
+            let hs = self.shared.handles();
+            let Some(h) = hs.get(&fh.0) else {
                 return reply.error(Errno::EBADF);
             };
-            match &h.content {
-                Some(c) if !(offset == 0 && h.at_eof) => {
-                    let c = c.clone();
-                    h.at_eof = serve_end(&c, offset, size);
-                    Ok(c)
-                }
-                _ => Err(h.path.clone()),
+            (h.snapshot.clone(), h.path.clone())
+        };
+        let mut snap = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if offset > 0 {
+            if let Some(c) = &*snap {
+                return reply.data(slice(c, offset, size));
             }
-        };
-        let path = match served {
-            Ok(c) => return reply.data(slice(&c, offset, size)),
-            Err(path) => path,
-        };
+        }
         let c = caller(req);
-        self.run(move |lib, sh| match lib_read(lib, &c, &path) {
+        self.run(move |lib, _| match lib_read(lib, &c, &path) {
             Ok(bytes) => {
-                if let Some(h) = sh.handles().get_mut(&fh.0) {
-                    h.content = Some(bytes.clone());
-                    h.at_eof = serve_end(&bytes, offset, size);
-                }
                 reply.data(slice(&bytes, offset, size));
+                *snap = Some(bytes);
             }
             Err(e) => reply.error(e),
         });
@@ -502,8 +492,7 @@ impl Filesystem for LxcfsFs {
             let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
             let h = Handle {
                 path,
-                content: None,
-                at_eof: false,
+                snapshot: Arc::default(),
                 entries,
                 psi_capable: false,
                 trigger: None,
@@ -768,11 +757,6 @@ fn slice(content: &[u8], offset: u64, size: u32) -> &[u8] {
     &content[start..end]
 }
 
-/// Whether a read of `size` at `offset` reaches the end of `content`.
-fn serve_end(content: &[u8], offset: u64, size: u32) -> bool {
-    (offset as usize).saturating_add(size as usize) >= content.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,7 +767,5 @@ mod tests {
         assert_eq!(slice(c, 5, 3), b"567");
         assert_eq!(slice(c, 8, 10), b"89");
         assert_eq!(slice(c, 20, 10), b"");
-        assert!(serve_end(c, 8, 10));
-        assert!(!serve_end(c, 0, 4));
     }
 }

@@ -73,6 +73,17 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a whole ELF shared object: its headers, section table or symbol
+    /// tables do not parse, or a loadable segment lies past its end (a copy still being
+    /// written, a full disk). Such a file is never handed to dlopen: dlopen maps segments
+    /// straight from the file, and touching a page past the end of a file raises SIGBUS.
+    #[error("{path}: not a complete shared object: {reason}")]
+    Incomplete {
+        /// Library path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// dlopen failed (not an ELF object, missing dependencies, wrong architecture).
     #[error("{path}: dlopen failed: {reason}")]
     Dlopen {
@@ -196,6 +207,10 @@ impl LibFile {
                 "not a regular file",
             )));
         }
+        check_complete(&file, meta.len()).map_err(|reason| LoadError::Incomplete {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         Ok(LibFile {
             file,
             id: FileId {
@@ -229,6 +244,35 @@ impl LibFile {
                 .push(self.id);
         }
     }
+}
+
+/// Checks that `file`, `len` bytes long, is a whole 64-bit ELF object before anything maps
+/// it: the ELF header, program headers, section table and symbol tables parse within the
+/// file (the section table and symbols sit at its end, so a truncated copy fails here), and
+/// every `PT_LOAD` segment's bytes lie inside the file. Reads only the headers and tables,
+/// through the descriptor (the object crate's parser).
+fn check_complete(file: &File, len: u64) -> Result<(), String> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let cache = object::ReadCache::new(file);
+    let elf = ElfFile64::<object::Endianness, _>::parse(&cache).map_err(|e| e.to_string())?;
+    let endian = elf.endian();
+    for ph in elf.elf_program_headers() {
+        if ph.p_type(endian) != object::elf::PT_LOAD {
+            continue;
+        }
+        let (offset, size) = (ph.p_offset(endian), ph.p_filesz(endian));
+        match offset.checked_add(size) {
+            Some(end) if end <= len => {}
+            _ => {
+                return Err(format!(
+                    "a loadable segment needs bytes {offset}..{} but the file has {len} \
+                     (a copy still in progress?)",
+                    offset.saturating_add(size)
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A dlopened, checked image.
