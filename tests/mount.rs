@@ -3,7 +3,6 @@
 //! mount. Needs root and /dev/fuse (CI has both). Every test removes its cgroups and mount,
 //! also when it fails (Drop guards in the test kit).
 
-use std::io::Read;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::process::Command;
 use std::time::Duration;
