@@ -223,3 +223,63 @@ fn a_file_is_rendered_at_its_first_read_not_at_open() {
     ));
     assert_eq!(totals(&out), vec![400 * 1024]);
 }
+
+/// Reads MemTotal through the mount from `threads` live threads at once (each a distinct
+/// caller thread id), in a new pid namespace in `cg`; prints one line per thread.
+const THREADS_PY: &str = r#"
+import sys, threading
+path, n = sys.argv[1], int(sys.argv[2])
+barrier = threading.Barrier(n)
+out = [None] * n
+def read(i):
+    with open(path) as f:
+        text = f.read()
+    total = [l for l in text.splitlines() if l.startswith("MemTotal:")]
+    out[i] = total[0] if total else "EMPTY %r" % text[:40]
+    barrier.wait()
+ts = [threading.Thread(target=read, args=(i,)) for i in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("\n".join(out))
+"#;
+
+#[test]
+fn many_callers_never_exhaust_the_daemons_descriptors() {
+    // Each caller thread seen is kept with a pidfd. A daemon with a small descriptor limit
+    // (here 200) must keep serving real content to hundreds of live callers, and afterwards.
+    let b = lxcfs_testkit::binaries();
+    let dir = lxcfs_testkit::TempDir::new("fd-limit");
+    let wrapper = dir.path().join("lxcfs-limited");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec prlimit --nofile=200:200 {} \"$@\"\n",
+            b.lxcfs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let d = Daemon::start_with(&wrapper, &b.lib, &["--cache-ms", "60000"]);
+    let cg = limited("fd-limit", 100);
+    let script = dir.path().join("threads.py");
+    std::fs::write(&script, THREADS_PY).unwrap();
+    for round in 0..3 {
+        let out = cg.sh_in_pidns(&format!(
+            "python3 {} {} 300",
+            script.display(),
+            d.path("proc/meminfo").display()
+        ));
+        assert_eq!(totals(&out), vec![102400; 300], "round {round}: {out}");
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+            .unwrap()
+            .count();
+        assert!(
+            fds < 150,
+            "round {round}: the daemon holds {fds} descriptors"
+        );
+    }
+}

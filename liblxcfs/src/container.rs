@@ -94,23 +94,44 @@ const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 
 /// A pidfd on the thread `tid`: with `PIDFD_THREAD` where the kernel has it, else a plain
 /// pidfd, which the kernel gives only for a thread-group leader (before 6.9 other threads get
-/// `None`). A thread-group pidfd stays valid while the group lives, and a leader's id is not
+/// `EINVAL`). A thread-group pidfd stays valid while the group lives, and a leader's id is not
 /// released before its whole group is gone, so either kind proves that `tid` still names the
 /// thread it named when the pidfd was opened.
-fn pidfd_open_thread(tid: u32) -> Option<OwnedFd> {
-    let pid = libc::pid_t::try_from(tid).ok()?;
+///
+/// # Errors
+/// The errno of the last attempt (`EINVAL`, `ESRCH`, `EMFILE`, `ENOSYS` before 5.3).
+fn pidfd_open_thread(tid: u32) -> std::result::Result<OwnedFd, i32> {
+    let pid = libc::pid_t::try_from(tid).map_err(|_| libc::EINVAL)?;
+    let mut errno = libc::EINVAL;
     for flags in [PIDFD_THREAD, 0] {
         // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
         if let Some(fd) = i32::try_from(fd).ok().filter(|fd| *fd >= 0) {
             // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-            return Some(unsafe { OwnedFd::from_raw_fd(fd) });
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-            return None;
+        errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        if errno != libc::EINVAL {
+            break;
         }
     }
-    None
+    Err(errno)
+}
+
+/// The soft limit on this process's open descriptors (`RLIMIT_NOFILE`; 1024 when unknown).
+fn fd_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into `r`, a valid, exclusively borrowed struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    }
 }
 
 /// Whether the process behind `fd` still exists (`pidfd_send_signal` with signal 0).
@@ -134,6 +155,10 @@ pub struct Resolver {
     own_pidns: Option<u64>,
     cache: Mutex<InitCache>,
     callers: Mutex<Callers>,
+    /// [`MAX_CALLERS`] within the descriptor limit.
+    max_callers: usize,
+    /// [`MAX_CACHE`] within the descriptor limit.
+    max_inits: usize,
 }
 
 /// Callers lately seen on the real host, by thread id: the thread's pid namespace inode and
@@ -153,8 +178,9 @@ struct CachedCaller {
     pidns: u64,
 }
 
-/// Most callers kept (each holds one descriptor). When full, exited threads are dropped, and
-/// if at least three quarters remain the table is emptied and rebuilt on demand.
+/// Most callers kept (each holds one descriptor), and at most an eighth of the descriptor
+/// limit. When full, exited threads are dropped, and if at least three quarters remain the
+/// table is emptied and rebuilt on demand.
 const MAX_CALLERS: usize = 512;
 
 /// How often, at most, a new caller's insertion drops the entries of exited threads (their
@@ -182,7 +208,8 @@ const REAP_EVERY: Duration = Duration::from_secs(10);
 /// deeper, after which the scan takes over).
 const MAX_WALK: usize = 256;
 
-/// Cache entries beyond this many are dropped wholesale (then rebuilt on demand).
+/// Cache entries (one pidfd each) beyond this many, or beyond a quarter of the descriptor
+/// limit, are dropped wholesale (then rebuilt on demand).
 const MAX_CACHE: usize = 4096;
 
 impl Resolver {
@@ -194,10 +221,13 @@ impl Resolver {
                 "cannot read /proc/self/ns/pid; every caller is treated as a host caller"
             );
         }
+        let limit = usize::try_from(fd_limit()).unwrap_or(usize::MAX);
         Resolver {
             own_pidns,
             cache: Mutex::new(InitCache::default()),
             callers: Mutex::new(Callers::default()),
+            max_callers: MAX_CALLERS.min(limit / 8).max(1),
+            max_inits: MAX_CACHE.min(limit / 4).max(1),
         }
     }
 
@@ -224,8 +254,21 @@ impl Resolver {
         }
         let pidfd = pidfd_open_thread(tid);
         let pidns = read_pidns(fs, tid)?;
-        if let (Some(pidfd), Ok(mut callers)) = (pidfd, self.callers.lock()) {
-            callers.insert(tid, CachedCaller { pidfd, pidns });
+        let Ok(mut callers) = self.callers.lock() else {
+            return Some(pidns);
+        };
+        match pidfd {
+            Ok(pidfd) => callers.insert(tid, CachedCaller { pidfd, pidns }, self.max_callers),
+            // Out of descriptors: give back the ones this table holds, so that the daemon can
+            // go on opening the files it serves from.
+            Err(libc::EMFILE | libc::ENFILE) => {
+                tracing::warn!(
+                    "out of file descriptors; dropping {} cached callers",
+                    callers.by_tid.len()
+                );
+                callers.by_tid.clear();
+            }
+            Err(_) => {}
         }
         Some(pidns)
     }
@@ -371,7 +414,7 @@ impl Resolver {
             return None;
         }
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.by_ns.len() >= MAX_CACHE {
+            if cache.by_ns.len() >= self.max_inits {
                 cache.by_ns.clear();
             }
             cache.by_ns.insert(
@@ -390,16 +433,16 @@ impl Resolver {
 }
 
 impl Callers {
-    /// Keeps `c` for `tid`, replacing a dead entry, within [`MAX_CALLERS`].
-    fn insert(&mut self, tid: u32, c: CachedCaller) {
+    /// Keeps `c` for `tid`, replacing a dead entry, within `max` entries.
+    fn insert(&mut self, tid: u32, c: CachedCaller, max: usize) {
         let now = Instant::now();
         let sweep_due = self
             .swept
             .is_none_or(|t| now.duration_since(t) >= SWEEP_CALLERS_EVERY);
-        if sweep_due || self.by_tid.len() >= MAX_CALLERS {
+        if sweep_due || self.by_tid.len() >= max {
             self.by_tid.retain(|_, c| pidfd_alive(&c.pidfd));
             self.swept = Some(now);
-            if self.by_tid.len() >= MAX_CALLERS * 3 / 4 {
+            if self.by_tid.len() >= max * 3 / 4 {
                 self.by_tid.clear();
             }
         }
@@ -486,6 +529,7 @@ mod tests {
                     pidfd: own_pidfd(),
                     pidns: 7,
                 },
+                MAX_CALLERS,
             );
             assert!(
                 callers.by_tid.len() <= MAX_CALLERS,
