@@ -246,17 +246,19 @@ impl Lxcfs {
         Ok(OpenReply { flags, reserved: 0 })
     }
 
-    /// The whole content of the file `path` as `tid` sees it. Never fails for a known file:
-    /// every problem falls back to the host's content (or empty content when the host file is
-    /// unreadable too).
+    /// The whole content of the file `path` as `tid` sees it. Every problem with the
+    /// container's figures falls back to the host's content (empty when the host has no such
+    /// file).
     ///
     /// # Errors
-    /// [`Error::NotFound`] for unknown paths; `EISDIR` for directories.
+    /// [`Error::NotFound`] for unknown paths; `EISDIR` for directories; the host file's
+    /// error when the fallback is needed and the host file exists but cannot be read (out of
+    /// descriptors, say): a reader gets that errno, never an empty file.
     pub fn read(&self, tid: u32, path: &str) -> Result<Vec<u8>> {
         let node = Node::lookup(path).ok_or(Error::NotFound)?;
         match node {
-            Node::Proc(f) => Ok(proc::render(self, tid, f).into_bytes()),
-            Node::Pressure(r) => Ok(proc::pressure::render(self, tid, r).into_bytes()),
+            Node::Proc(f) => proc::render(self, tid, f).map(String::into_bytes),
+            Node::Pressure(r) => proc::pressure::render(self, tid, r).map(String::into_bytes),
             Node::SysCpu(rel) => sys::cpu::read(self, tid, &rel),
             Node::PanicHook => {
                 #[cfg(feature = "test-hooks")]

@@ -71,12 +71,24 @@ impl ProcFile {
     }
 }
 
-/// Reads a host file for serving; an unreadable host file yields empty content.
-pub fn host_file(lx: &Lxcfs, path: &str) -> String {
-    lx.fs.read(path).unwrap_or_else(|e| {
-        tracing::debug!("host file {path} unreadable: {e}");
-        String::new()
-    })
+/// Reads a host file for serving. A host file that does not exist (a kernel without PSI, say)
+/// is served as empty content.
+///
+/// # Errors
+/// [`Error::Io`] when the file exists but cannot be read (out of descriptors, permission):
+/// the read then fails with that errno rather than handing the reader an empty file.
+pub fn host_file(lx: &Lxcfs, path: &str) -> Result<String> {
+    match lx.fs.read(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::debug!("host file {path} does not exist: serving it empty");
+            Ok(String::new())
+        }
+        Err(e) => {
+            tracing::warn!("host file {path} unreadable: {e}");
+            Err(Error::io(path, e))
+        }
+    }
 }
 
 /// Reads a host file that a renderer needs.
@@ -100,7 +112,11 @@ pub fn cgroup<'a>(lx: &'a Lxcfs, c: &Container, ctrl: Controller) -> Result<Cgro
 }
 
 /// The content of `file` for the caller thread `tid`; see the module documentation.
-pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> String {
+///
+/// # Errors
+/// As [`host_file`], when the container's figures cannot be used and the host file cannot be
+/// read either.
+pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> Result<String> {
     if !lx.virtualizing() {
         return host_file(lx, file.host_path());
     }
@@ -108,7 +124,7 @@ pub fn render(lx: &Lxcfs, tid: u32, file: ProcFile) -> String {
         .container(tid)
         .and_then(|c| render_container(lx, &c, file));
     match result {
-        Ok(s) => s,
+        Ok(s) => Ok(s),
         Err(e) => {
             if e.is_missing() {
                 tracing::debug!("{}: serving the host file: {e}", file.host_path());
@@ -155,4 +171,23 @@ fn read_swaps(lx: &Lxcfs, c: &Container) -> Result<String> {
     let host = read_host(lx, "/proc/meminfo")?;
     let host_swap = lxcfs_formats::meminfo::value_of(&host, "SwapTotal").unwrap_or(0);
     Ok(swaps::render(&mem, host_swap, lx.options.swap_off))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_host_file_fails_the_read_and_a_missing_one_is_empty() {
+        let root = std::env::temp_dir().join(format!("lxcfs-hostfile-{}", std::process::id()));
+        // /proc/meminfo exists but cannot be read as a file; /proc/pressure does not exist.
+        std::fs::create_dir_all(root.join("proc/meminfo")).unwrap();
+        let lx = Lxcfs::new(&root, crate::Options::default());
+        lx.set_virtualization(false);
+        let err = render(&lx, 1, ProcFile::Meminfo).unwrap_err();
+        assert_eq!(err.errno(), libc::EISDIR, "{err}");
+        let psi = pressure::render(&lx, 1, pressure::Resource::Cpu).unwrap();
+        assert_eq!(psi, "");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -123,12 +123,15 @@ pub fn read(lx: &Lxcfs, c: &Container, r: Resource) -> Result<String> {
 
 /// The content of `/proc/pressure/<r>` for the caller thread `tid`: the container cgroup's
 /// file, or the host's (empty when the host has none); see the module documentation.
-pub fn render(lx: &Lxcfs, tid: u32, r: Resource) -> String {
+///
+/// # Errors
+/// As [`super::host_file`], when the host file exists but cannot be read.
+pub fn render(lx: &Lxcfs, tid: u32, r: Resource) -> Result<String> {
     if !lx.virtualizing() {
         return super::host_file(lx, r.host_path());
     }
     match lx.container(tid).and_then(|c| read(lx, &c, r)) {
-        Ok(text) => text,
+        Ok(text) => Ok(text),
         Err(e) => {
             if e.is_missing() {
                 tracing::debug!("{}: serving the host file: {e}", r.host_path());
