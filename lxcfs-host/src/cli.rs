@@ -99,9 +99,14 @@ pub struct Cli {
     /// reads from the same container before it is rendered anew (0: render on every open).
     /// Readers that read less often always get a fresh render; the default, one 10 ms clock
     /// tick, is the resolution of stat and uptime figures.
-    #[arg(long = "cache-ms", value_name = "MS", default_value_t = 10,
+    #[arg(long = "cache-ms", value_name = "MS", default_value_t = 10, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(0..=60_000))]
     pub cache_ms: u32,
+
+    /// Upstream's `--enable-cgroup` (its emulated cgroup tree), which this lxcfs does not
+    /// provide: accepted only to be refused with an explanation.
+    #[arg(long = "enable-cgroup", hide = true)]
+    pub enable_cgroup: bool,
 
     /// Runtime directory (pid file default).
     #[arg(long = "runtime-dir", value_name = "DIR", default_value = DEFAULT_RUNTIME_DIR)]
@@ -166,6 +171,12 @@ pub enum CliError {
     /// An `-o` entry that is not a FUSE option lxcfs can pass on.
     #[error("unsupported FUSE option in -o: {0:?}")]
     BadFuseOption(String),
+    /// `--enable-cgroup`.
+    #[error(
+        "--enable-cgroup (upstream's emulated cgroup tree under the mount) is not provided: \
+         containers see their own cgroups through cgroup namespaces"
+    )]
+    CgroupEmulation,
 }
 
 /// Mount flags and kernel FUSE options that `-o` passes through.
@@ -221,6 +232,9 @@ impl Cli {
     pub fn into_config(self) -> Result<Config, CliError> {
         if self.debug && self.foreground {
             return Err(CliError::DebugAndForeground);
+        }
+        if self.enable_cgroup {
+            return Err(CliError::CgroupEmulation);
         }
         let mountpoint = self.mountpoint.ok_or(CliError::MissingMountpoint)?;
         let fuse_options = match &self.options {
@@ -300,7 +314,12 @@ mod tests {
 
     #[test]
     fn bad_flags_are_errors() {
-        assert!(parse(&["--enable-cgroup", "/mnt"]).is_err());
+        assert!(parse(&["--enable-cgroup", "/mnt"])
+            .unwrap_err()
+            .contains("not provided"));
+        assert!(parse(&["--cache-ms", "-1", "/mnt"])
+            .unwrap_err()
+            .contains("0..=60000"));
         assert!(parse(&["/a", "/b"]).is_err());
         assert!(parse(&["-o", "ro", "-o", "rw", "/mnt"]).is_err());
         assert!(parse(&[]).unwrap_err().contains("missing mountpoint"));

@@ -44,9 +44,9 @@ fn main() -> ExitCode {
     let cfg = match cli.into_config() {
         Ok(c) => c,
         Err(e) => {
-            let mut cmd = command();
-            eprintln!("lxcfs: {e}\n");
-            let _ = cmd.print_help();
+            // As clap's own usage errors: the error, the usage line, a pointer to --help.
+            let usage = command().render_usage();
+            eprintln!("lxcfs: {e}\n\n{usage}\n\nFor more information, try '--help'.");
             return ExitCode::FAILURE;
         }
     };
@@ -54,8 +54,8 @@ fn main() -> ExitCode {
     match daemon::run(cfg, level) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Logged once, to stderr (the journal under systemd).
             tracing::error!("{e}");
-            eprintln!("lxcfs: {e}");
             ExitCode::FAILURE
         }
     }
