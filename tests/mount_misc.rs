@@ -425,3 +425,66 @@ fn the_daemon_raises_its_open_file_limit_to_the_hard_limit() {
         "{line}"
     );
 }
+
+/// Arms PSI triggers through the mount until one is refused (at most `argv[2]`), then reads
+/// `proc/meminfo` through the mount; prints "armed N <errno>" and "meminfo <MemTotal line>".
+const MANY_TRIGGERS_PY: &str = r#"
+import errno, os, sys
+p, most = sys.argv[1], int(sys.argv[2])
+meminfo = os.path.join(os.path.dirname(os.path.dirname(p)), "meminfo")
+fds, why = [], "none"
+for _ in range(most):
+    fd = os.open(p, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(fd, b"some 150000 1000000")
+        fds.append(fd)
+    except OSError as e:
+        why = errno.errorcode[e.errno]
+        os.close(fd)
+        break
+print("armed", len(fds), why)
+with open(meminfo) as f:
+    print("meminfo", [l for l in f if l.startswith("MemTotal:")][0].strip())
+"#;
+
+#[test]
+fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
+    // Under a limit of 320 descriptors the daemon arms at most 320/16 = 20 triggers (three
+    // descriptors each); beyond, a trigger write fails with EMFILE and reads keep working.
+    let b = lxcfs_testkit::binaries();
+    let dir = lxcfs_testkit::TempDir::new("psi-fds");
+    let wrapper = dir.path().join("lxcfs-limited");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec prlimit --nofile=320:320 {} \"$@\"\n",
+            b.lxcfs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let d = Daemon::start_with(&wrapper, &b.lib, &["--enable-psi-poll"]);
+    let cg = Cgroup::new(&unique("psi-fds"), &["unified", "memory"]);
+    cg.set(
+        "memory",
+        "memory.limit_in_bytes",
+        &(200u64 << 20).to_string(),
+    );
+    let script = Script::new("psi-fds", MANY_TRIGGERS_PY);
+    let out = cg.sh_in_pidns(&format!(
+        "python3 {} {} 200",
+        script.path().display(),
+        d.path("proc/pressure/cpu").display()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"armed 20 EMFILE"), "{out}");
+    assert_eq!(
+        lines.get(1),
+        Some(&"meminfo MemTotal:         204800 kB"),
+        "{out}"
+    );
+}

@@ -28,10 +28,13 @@
 //! could not be unloaded is leaked together with the image, so its number is never reused.
 //!
 //! # Reload (SIGUSR1)
-//! 1. Open the configured path and probe it while the old generation keeps serving: dlopen it
-//!    on a short-lived thread, check the entry symbol, ABI version and vtable size, dlclose
-//!    it and verify it is gone. A file that fails is refused; nothing else changes. (A file
-//!    that is the image already running is not probed: it was checked when it was loaded.)
+//! 1. Open the configured path and probe it while the old generation keeps serving: check that
+//!    it is a whole ELF object (headers, tables and loadable segments inside the file), load
+//!    it in a child process (`lxcfs --version` on the same inode: a file that crashes the
+//!    loader or its initializers kills the child, not the daemon), then dlopen it on a
+//!    short-lived thread, check the entry symbol, ABI version and vtable size, dlclose it and
+//!    verify it is gone. A file that fails is refused; nothing else changes. (A file that is
+//!    the image already running is not probed: it was checked when it was loaded.)
 //! 2. Take the write lock, which waits for the library calls in progress: new calls and
 //!    submissions wait from here on (this is the "pause").
 //! 3. Close the old job queue; the old worker finishes every queued job with the old code and
@@ -82,6 +85,15 @@ pub enum LoadError {
         /// Library path.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// Loading the file killed a child process that tried it first (corrupt relocations,
+    /// code or initializers: a copy with holes, a damaged disk); it is never loaded here.
+    #[error("{path}: loading it killed a test process ({reason})")]
+    Crashed {
+        /// Library path.
+        path: PathBuf,
+        /// How the child ended.
         reason: String,
     },
     /// dlopen failed (not an ELF object, missing dependencies, wrong architecture).
@@ -242,6 +254,66 @@ impl LibFile {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(self.id);
+        }
+    }
+}
+
+/// How long a child trying a library may take before the library is refused.
+const CHILD_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads `file` in a child process before the daemon does: the daemon's own executable run
+/// as `lxcfs --version --library /proc/<daemon>/fd/<N>` dlopens that very inode, runs its
+/// initializers and reads its identity. A file that crashes the dynamic loader or its own
+/// initializers kills the child, not the daemon, and is refused. A child that fails
+/// without crashing is left to the in-process probe, which says why in detail.
+///
+/// # Errors
+/// [`LoadError::Crashed`] when the child dies of a signal or does not finish within
+/// [`CHILD_PROBE_TIMEOUT`].
+fn probe_in_child(file: &LibFile) -> Result<(), LoadError> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let crashed = |reason: String| LoadError::Crashed {
+        path: file.path.clone(),
+        reason,
+    };
+    let own = format!("/proc/{}/fd/{}", std::process::id(), file.file.as_raw_fd());
+    let mut child = match Command::new("/proc/self/exe")
+        .args(["--version", "--library", &own])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            // Without a child there is only the in-process probe (as before this check).
+            tracing::warn!("cannot start a process to try the library first: {e}");
+            return Ok(());
+        }
+    };
+    let deadline = Instant::now() + CHILD_PROBE_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match status.signal() {
+                    Some(sig) => Err(crashed(format!("signal {sig}"))),
+                    None => Ok(()),
+                };
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(crashed(format!(
+                    "no answer within {} s",
+                    CHILD_PROBE_TIMEOUT.as_secs()
+                )));
+            }
+            Err(e) => {
+                tracing::warn!("cannot wait for the process trying the library: {e}");
+                return Ok(());
+            }
         }
     }
 }
@@ -766,6 +838,7 @@ impl Plugin {
         {
             return Ok(());
         }
+        probe_in_child(file).map_err(|e| (e, true))?;
         let (name, path) = (file.dl_name(), file.path.clone());
         // `file` stays open on this thread until the probe thread has ended.
         let result = on_short_thread("lxcfs-probe", move || {

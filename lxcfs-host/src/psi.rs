@@ -21,8 +21,21 @@ use nix::sys::stat::Mode;
 /// Most triggers armed at once in the whole daemon. Each one holds a kernel PSI trigger, a
 /// pipe and a waiter thread, and the kernel tears triggers down slowly (an RCU grace period
 /// each), so an unbounded number would let one reader exhaust the daemon's descriptors and
-/// threads. Writes beyond the cap fail with `EMFILE`.
+/// threads. Writes beyond the cap fail with `EMFILE`. The cap is also at most a sixteenth of
+/// the daemon's descriptor limit ([`trigger_cap`]): three descriptors each, so triggers never
+/// take more than 3/16 of it and renders always have descriptors left.
 pub const MAX_TRIGGERS: usize = 1024;
+
+/// [`MAX_TRIGGERS`] within the descriptor limit, read once (after the daemon raised its soft
+/// limit to the hard one).
+pub fn trigger_cap() -> usize {
+    static CAP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        use nix::sys::resource::{getrlimit, Resource};
+        let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+        MAX_TRIGGERS.min(usize::try_from(limit / 16).unwrap_or(usize::MAX))
+    })
+}
 
 static ARMED: AtomicUsize = AtomicUsize::new(0);
 
@@ -52,7 +65,7 @@ impl Trigger {
     /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
     /// vanished cgroup).
     pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
-        if ARMED.fetch_add(1, Ordering::AcqRel) >= MAX_TRIGGERS {
+        if ARMED.fetch_add(1, Ordering::AcqRel) >= trigger_cap() {
             ARMED.fetch_sub(1, Ordering::AcqRel);
             return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
         }
@@ -140,7 +153,7 @@ fn wait_loop(fd: &OwnedFd, cancel: &OwnedFd, st: &State) {
     }
 }
 
-/// One slot of [`MAX_TRIGGERS`], released when dropped.
+/// One slot of [`trigger_cap`], released when dropped.
 #[derive(Debug)]
 struct Armed;
 
