@@ -68,6 +68,10 @@ struct Common {
     /// Our library (`target/release/liblxcfs.so`).
     #[arg(long)]
     ours_lib: Option<PathBuf>,
+    /// Extra options for our daemon (split at whitespace), e.g. "--cache-ms 0" to measure
+    /// without the render cache.
+    #[arg(long, allow_hyphen_values = true)]
+    ours_args: Option<String>,
     /// The C original.
     #[arg(long, default_value = "/usr/bin/lxcfs")]
     c_lxcfs: PathBuf,
@@ -328,7 +332,11 @@ fn launch(
             program: required(&common.ours, "ours")?,
             library: Some(required(&common.ours_lib, "ours-lib")?),
             wrap,
-            extra: vec![],
+            extra: common
+                .ours_args
+                .as_deref()
+                .map(split_words)
+                .unwrap_or_default(),
         },
     })
 }
