@@ -247,23 +247,8 @@ print("\n".join(out))
 fn many_callers_never_exhaust_the_daemons_descriptors() {
     // Each caller thread seen is kept with a pidfd. A daemon with a small descriptor limit
     // (here 200) must keep serving real content to hundreds of live callers, and afterwards.
-    let b = lxcfs_testkit::binaries();
+    let d = Daemon::start_with_fd_limit(200, &["--cache-ms", "60000"]);
     let dir = lxcfs_testkit::TempDir::new("fd-limit");
-    let wrapper = dir.path().join("lxcfs-limited");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec prlimit --nofile=200:200 {} \"$@\"\n",
-            b.lxcfs.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let d = Daemon::start_with(&wrapper, &b.lib, &["--cache-ms", "60000"]);
     let cg = limited("fd-limit", 100);
     let script = dir.path().join("threads.py");
     std::fs::write(&script, THREADS_PY).unwrap();

@@ -451,23 +451,7 @@ with open(meminfo) as f:
 fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
     // Under a limit of 320 descriptors the daemon arms at most 320/16 = 20 triggers (three
     // descriptors each); beyond, a trigger write fails with EMFILE and reads keep working.
-    let b = lxcfs_testkit::binaries();
-    let dir = lxcfs_testkit::TempDir::new("psi-fds");
-    let wrapper = dir.path().join("lxcfs-limited");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec prlimit --nofile=320:320 {} \"$@\"\n",
-            b.lxcfs.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let d = Daemon::start_with(&wrapper, &b.lib, &["--enable-psi-poll"]);
+    let d = Daemon::start_with_fd_limit(320, &["--enable-psi-poll"]);
     let cg = Cgroup::new(&unique("psi-fds"), &["unified", "memory"]);
     cg.set(
         "memory",

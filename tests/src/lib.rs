@@ -167,6 +167,26 @@ impl Daemon {
         d
     }
 
+    /// As [`Daemon::start`], with the daemon's open-descriptor limit (soft and hard) set to
+    /// `nofile` (through `prlimit`, which execs the daemon: the pid stays the daemon's).
+    pub fn start_with_fd_limit(nofile: u64, args: &[&str]) -> Daemon {
+        use std::os::unix::fs::PermissionsExt;
+        let b = binaries();
+        let dir = TempDir::new("fd-limit");
+        let wrapper = dir.path().join("lxcfs-limited");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec prlimit --nofile={nofile}:{nofile} {} \"$@\"\n",
+                b.lxcfs.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The wrapper is needed only until it has exec'd, which is before the mount serves.
+        Self::start_with(&wrapper, &b.lib, args)
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
