@@ -472,3 +472,23 @@ fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
         "{out}"
     );
 }
+
+#[test]
+fn one_cgroup_arms_at_most_its_share_of_psi_triggers() {
+    // With room for 4096/16 = 256 triggers in the daemon, one container still gets at most
+    // 64, so that it cannot take every other container's PSI monitoring away.
+    let d = Daemon::start_with_fd_limit(4096, &["--enable-psi-poll"]);
+    let cg = Cgroup::new(&unique("psi-share"), &["unified", "memory"]);
+    cg.set(
+        "memory",
+        "memory.limit_in_bytes",
+        &(200u64 << 20).to_string(),
+    );
+    let script = Script::new("psi-share", MANY_TRIGGERS_PY);
+    let out = cg.sh_in_pidns(&format!(
+        "python3 {} {} 100",
+        script.path().display(),
+        d.path("proc/pressure/cpu").display()
+    ));
+    assert_eq!(out.lines().next(), Some("armed 64 EMFILE"), "{out}");
+}

@@ -7,6 +7,7 @@
 //! blocks in poll(2) for `POLLPRI`, records the event and wakes the kernel's pending FUSE poll
 //! with `FUSE_NOTIFY_POLL`; dropping the trigger (release) cancels the waiter through a pipe.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,6 +40,14 @@ pub fn trigger_cap() -> usize {
 
 static ARMED: AtomicUsize = AtomicUsize::new(0);
 
+/// Most triggers armed at once on the pressure files of one cgroup, so that one container
+/// cannot take the daemon's whole cap from the others (a PSI monitor such as systemd-oomd or
+/// lmkd uses a handful). Writes beyond it fail with `EMFILE`.
+pub const MAX_TRIGGERS_PER_CGROUP: usize = 64;
+
+/// Armed triggers by cgroup directory (the target file's parent).
+static PER_CGROUP: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
 /// Number of triggers armed right now.
 pub fn armed() -> usize {
     ARMED.load(Ordering::Relaxed)
@@ -65,11 +74,7 @@ impl Trigger {
     /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
     /// vanished cgroup).
     pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
-        if ARMED.fetch_add(1, Ordering::AcqRel) >= trigger_cap() {
-            ARMED.fetch_sub(1, Ordering::AcqRel);
-            return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
-        }
-        let armed = Armed;
+        let armed = Armed::take(target)?;
         let fd = open(
             target,
             OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -153,13 +158,50 @@ fn wait_loop(fd: &OwnedFd, cancel: &OwnedFd, st: &State) {
     }
 }
 
-/// One slot of [`trigger_cap`], released when dropped.
+/// One slot of [`trigger_cap`] and of its cgroup's [`MAX_TRIGGERS_PER_CGROUP`], released
+/// when dropped.
 #[derive(Debug)]
-struct Armed;
+struct Armed {
+    cgroup: String,
+}
+
+impl Armed {
+    /// Takes a slot for a trigger on `target`.
+    ///
+    /// # Errors
+    /// `EMFILE` when the daemon's or the cgroup's cap is reached.
+    fn take(target: &str) -> std::io::Result<Armed> {
+        let full = || std::io::Error::from_raw_os_error(libc::EMFILE);
+        let cgroup = std::path::Path::new(target)
+            .parent()
+            .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
+        let mut per = PER_CGROUP.lock().unwrap_or_else(|e| e.into_inner());
+        let n = per.entry(cgroup.clone()).or_insert(0);
+        if *n >= MAX_TRIGGERS_PER_CGROUP {
+            return Err(full());
+        }
+        if ARMED.fetch_add(1, Ordering::AcqRel) >= trigger_cap() {
+            ARMED.fetch_sub(1, Ordering::AcqRel);
+            if *n == 0 {
+                per.remove(&cgroup);
+            }
+            return Err(full());
+        }
+        *n += 1;
+        Ok(Armed { cgroup })
+    }
+}
 
 impl Drop for Armed {
     fn drop(&mut self) {
         ARMED.fetch_sub(1, Ordering::AcqRel);
+        let mut per = PER_CGROUP.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&self.cgroup) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.cgroup);
+            }
+        }
     }
 }
 
