@@ -683,6 +683,20 @@ fn meson_install_tree() {
         rendered.contains("/usr/lib/lxcfs/liblxcfs.so"),
         "lxcfs.1 lacks the library path"
     );
+    // The synopsis names what options take (clap_mangen's own leaves it out). Compared with
+    // runs of blanks and line breaks (justification, wrapping) made single spaces.
+    let flat = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
+    for usage in [
+        "[-p|--pidfile FILE]",
+        "[-o OPTIONS]",
+        "[--cache-ms MS]",
+        "[MOUNTPOINT]",
+    ] {
+        assert!(
+            flat.contains(usage),
+            "lxcfs.1 synopsis lacks {usage}:\n{rendered}"
+        );
+    }
 
     // -- the installed binary -----------------------------------------------------------------
     let output = run(

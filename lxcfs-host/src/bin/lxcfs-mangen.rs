@@ -57,11 +57,52 @@ fn render(w: &mut dyn Write) -> std::io::Result<()> {
     let man = Man::new(command).manual("LXCFS");
     man.render_title(w)?;
     man.render_name_section(w)?;
-    man.render_synopsis_section(w)?;
+    synopsis(&cli::command()).to_writer(w)?;
     man.render_description_section(w)?;
     man.render_options_section(w)?;
     extra_sections().to_writer(w)?;
     man.render_version_section(w)
+}
+
+/// SYNOPSIS: every visible option with its value name (`-p|--pidfile FILE`), which
+/// clap_mangen's own synopsis leaves out, then the positional arguments.
+fn synopsis(cmd: &clap::Command) -> Roff {
+    let mut roff = Roff::new();
+    section(&mut roff, "SYNOPSIS");
+    let mut line: Vec<Inline> = vec![bold(cmd.get_name())];
+    let visible = cmd.get_arguments().filter(|a| !a.is_hide_set());
+    let (positional, options): (Vec<_>, Vec<_>) = visible.partition(|a| a.is_positional());
+    for arg in options.into_iter().chain(positional) {
+        let value = arg.get_action().takes_values().then(|| {
+            arg.get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| arg.get_id().as_str().to_uppercase(), |v| v.to_string())
+        });
+        line.push(roman(" ["));
+        if arg.is_positional() {
+            line.push(italic(value.unwrap_or_default()));
+        } else {
+            let names: Vec<String> = arg
+                .get_short()
+                .map(|c| format!("-{c}"))
+                .into_iter()
+                .chain(arg.get_long().map(|l| format!("--{l}")))
+                .collect();
+            for (i, n) in names.into_iter().enumerate() {
+                if i > 0 {
+                    line.push(roman("|"));
+                }
+                line.push(bold(n));
+            }
+            if let Some(v) = value {
+                line.push(roman(" "));
+                line.push(italic(v));
+            }
+        }
+        line.push(roman("]"));
+    }
+    roff.text(line);
+    roff
 }
 
 /// Adds `.SH name` to `roff`.
