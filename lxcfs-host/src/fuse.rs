@@ -333,10 +333,16 @@ impl Filesystem for LxcfsFs {
         let c = caller(req);
         self.run(move |lib, _| match lib_read(lib, &c, &path) {
             Ok(bytes) => {
+                // Stored and unlocked before the reply: the reply wakes the reader, whose next
+                // read (on the other event-loop thread) must not find the lock still held.
+                *snap = Some(bytes.clone());
+                drop(snap);
                 reply.data(slice(&bytes, offset, size));
-                *snap = Some(bytes);
             }
-            Err(e) => reply.error(e),
+            Err(e) => {
+                drop(snap);
+                reply.error(e)
+            }
         });
     }
 
