@@ -447,23 +447,30 @@ with open(meminfo) as f:
     print("meminfo", [l for l in f if l.startswith("MemTotal:")][0].strip())
 "#;
 
-#[test]
-fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
-    // Under a limit of 320 descriptors the daemon arms at most 320/16 = 20 triggers (three
-    // descriptors each); beyond, a trigger write fails with EMFILE and reads keep working.
-    let d = Daemon::start_with_fd_limit(320, &["--enable-psi-poll"]);
-    let cg = Cgroup::new(&unique("psi-fds"), &["unified", "memory"]);
+/// Starts a daemon with `--enable-psi-poll` and a limit of `nofile` descriptors, and runs
+/// [`MANY_TRIGGERS_PY`] with at most `most` triggers in a fresh container (200 MiB memory
+/// limit); returns its output.
+fn arm_many_triggers(tag: &str, nofile: u64, most: usize) -> String {
+    let d = Daemon::start_with_fd_limit(nofile, &["--enable-psi-poll"]);
+    let cg = Cgroup::new(&unique(tag), &["unified", "memory"]);
     cg.set(
         "memory",
         "memory.limit_in_bytes",
         &(200u64 << 20).to_string(),
     );
-    let script = Script::new("psi-fds", MANY_TRIGGERS_PY);
-    let out = cg.sh_in_pidns(&format!(
-        "python3 {} {} 200",
+    let script = Script::new(tag, MANY_TRIGGERS_PY);
+    cg.sh_in_pidns(&format!(
+        "python3 {} {} {most}",
         script.path().display(),
         d.path("proc/pressure/cpu").display()
-    ));
+    ))
+}
+
+#[test]
+fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
+    // Under a limit of 320 descriptors the daemon arms at most 320/16 = 20 triggers (three
+    // descriptors each); beyond, a trigger write fails with EMFILE and reads keep working.
+    let out = arm_many_triggers("psi-fds", 320, 200);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"armed 20 EMFILE"), "{out}");
     assert_eq!(
@@ -477,18 +484,6 @@ fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
 fn one_cgroup_arms_at_most_its_share_of_psi_triggers() {
     // With room for 4096/16 = 256 triggers in the daemon, one container still gets at most
     // 64, so that it cannot take every other container's PSI monitoring away.
-    let d = Daemon::start_with_fd_limit(4096, &["--enable-psi-poll"]);
-    let cg = Cgroup::new(&unique("psi-share"), &["unified", "memory"]);
-    cg.set(
-        "memory",
-        "memory.limit_in_bytes",
-        &(200u64 << 20).to_string(),
-    );
-    let script = Script::new("psi-share", MANY_TRIGGERS_PY);
-    let out = cg.sh_in_pidns(&format!(
-        "python3 {} {} 100",
-        script.path().display(),
-        d.path("proc/pressure/cpu").display()
-    ));
+    let out = arm_many_triggers("psi-share", 4096, 100);
     assert_eq!(out.lines().next(), Some("armed 64 EMFILE"), "{out}");
 }

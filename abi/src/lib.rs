@@ -412,13 +412,6 @@ impl VecSink {
         }
     }
 
-    /// An empty sink with room for `n` bytes.
-    pub fn with_capacity(n: usize) -> Self {
-        VecSink {
-            buf: Box::new(Vec::with_capacity(n)),
-        }
-    }
-
     /// The C view of this sink; valid while `self` is alive and not moved out of.
     pub fn sink(&mut self) -> Sink {
         Sink {

@@ -72,21 +72,33 @@ impl CachedInit {
             Some(fd) => pidfd_alive(fd),
             None => {
                 starttime(fs, self.pid) == Some(self.starttime)
-                    && ns_inode(fs, &self.pid.to_string()) == Some(pidns)
+                    && ns_inode(fs, self.pid) == Some(pidns)
             }
         }
     }
 }
 
-/// `pidfd_open(2)`; `None` where the kernel lacks it (before 5.3).
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid).ok()?;
+/// `pidfd_open(2)` of `pid` with `flags`.
+///
+/// # Errors
+/// The errno (`EINVAL`, `ESRCH`, `EMFILE`, `ENOSYS` before 5.3).
+fn pidfd_open_with(pid: u32, flags: libc::c_int) -> std::result::Result<OwnedFd, i32> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| libc::EINVAL)?;
     // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1; nothing is
     // borrowed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+    match i32::try_from(fd).ok().filter(|fd| *fd >= 0) {
+        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+        Some(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+        None => Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)),
+    }
+}
+
+/// A pidfd on the process `pid`; `None` where the kernel lacks pidfds (before 5.3).
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    pidfd_open_with(pid, 0).ok()
 }
 
 /// `PIDFD_THREAD` (Linux 6.9): a pidfd on one thread rather than on a thread group.
@@ -101,23 +113,10 @@ const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 /// # Errors
 /// The errno of the last attempt (`EINVAL`, `ESRCH`, `EMFILE`, `ENOSYS` before 5.3).
 fn pidfd_open_thread(tid: u32) -> std::result::Result<OwnedFd, i32> {
-    let pid = libc::pid_t::try_from(tid).map_err(|_| libc::EINVAL)?;
-    let mut errno = libc::EINVAL;
-    for flags in [PIDFD_THREAD, 0] {
-        // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
-        if let Some(fd) = i32::try_from(fd).ok().filter(|fd| *fd >= 0) {
-            // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        errno = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        if errno != libc::EINVAL {
-            break;
-        }
+    match pidfd_open_with(tid, PIDFD_THREAD) {
+        Err(libc::EINVAL) => pidfd_open_with(tid, 0),
+        other => other,
     }
-    Err(errno)
 }
 
 /// The soft limit on this process's open descriptors (`RLIMIT_NOFILE`; 1024 when unknown).
@@ -243,7 +242,7 @@ impl Resolver {
     /// leader before 6.9) every call reads the link.
     pub fn pidns_of(&self, fs: &HostFs, tid: u32) -> Option<u64> {
         if !fs.is_real_root() {
-            return read_pidns(fs, tid);
+            return ns_inode(fs, tid);
         }
         if let Ok(callers) = self.callers.lock() {
             if let Some(c) = callers.by_tid.get(&tid) {
@@ -253,7 +252,7 @@ impl Resolver {
             }
         }
         let pidfd = pidfd_open_thread(tid);
-        let pidns = read_pidns(fs, tid)?;
+        let pidns = ns_inode(fs, tid)?;
         let Ok(mut callers) = self.callers.lock() else {
             return Some(pidns);
         };
@@ -358,8 +357,7 @@ impl Resolver {
     /// [`Error::ProcessGone`] when the caller (or the process whose cgroups are used)
     /// vanished.
     pub fn resolve(&self, fs: &HostFs, tid: u32) -> Result<Container> {
-        let tid_s = tid.to_string();
-        let pidns = ns_inode(fs, &tid_s).ok_or(Error::ProcessGone(tid))?;
+        let pidns = self.pidns_of(fs, tid).ok_or(Error::ProcessGone(tid))?;
         let is_host = self.own_pidns.is_none_or(|own| own == pidns);
         let (cgroup_pid, init_pid) = if is_host {
             (tid, 1)
@@ -410,7 +408,7 @@ impl Resolver {
             None
         };
         let st = starttime(fs, init)?;
-        if ns_inode(fs, &init.to_string()) != Some(pidns) {
+        if ns_inode(fs, init) != Some(pidns) {
             return None;
         }
         if let Ok(mut cache) = self.cache.lock() {
@@ -450,23 +448,18 @@ impl Callers {
     }
 }
 
-/// Inode of the pid namespace of thread `tid`, read from `/proc/<tid>/ns/pid` without
-/// allocating.
-fn read_pidns(fs: &HostFs, tid: u32) -> Option<u64> {
+/// Inode of the pid namespace of `who` (a thread id, or `self`), read from
+/// `/proc/<who>/ns/pid` without allocating.
+fn ns_inode(fs: &HostFs, who: impl std::fmt::Display) -> Option<u64> {
     use std::io::Write;
     let mut path = [0u8; 40];
     let len = {
         let mut w = &mut path[..];
-        write!(w, "/proc/{tid}/ns/pid").ok()?;
+        write!(w, "/proc/{who}/ns/pid").ok()?;
         40 - w.len()
     };
     let abs = std::str::from_utf8(&path[..len]).ok()?;
     fs.read_link_with(abs, pid::parse_ns_link).ok().flatten()
-}
-
-/// Inode of `/proc/<who>/ns/pid`.
-fn ns_inode(fs: &HostFs, who: &str) -> Option<u64> {
-    pid::parse_ns_link(&fs.read_link(&format!("/proc/{who}/ns/pid")).ok()?)
 }
 
 fn status(fs: &HostFs, p: u32) -> Option<pid::Status> {
@@ -486,7 +479,7 @@ fn walk_to_init(fs: &HostFs, tid: u32, pidns: u64) -> Option<u32> {
     let mut p = status(fs, tid)?.tgid;
     for _ in 0..MAX_WALK {
         let st = status(fs, p)?;
-        let ns = ns_inode(fs, &p.to_string());
+        let ns = ns_inode(fs, p);
         if ns != Some(pidns) {
             return None;
         }
@@ -505,7 +498,7 @@ fn scan_for_init(fs: &HostFs, pidns: u64) -> Option<u32> {
     let mut pids = fs.numeric_entries("/proc").ok()?;
     pids.sort_unstable();
     pids.into_iter().find(|&p| {
-        let ns = ns_inode(fs, &p.to_string());
+        let ns = ns_inode(fs, p);
         ns == Some(pidns) && status(fs, p).is_some_and(|st| is_init_of(&st, ns, pidns))
     })
 }
@@ -544,7 +537,7 @@ mod tests {
     fn a_live_caller_is_answered_from_its_entry_and_an_exited_one_is_not() {
         let fs = HostFs::new("/");
         let r = Resolver::new(&fs);
-        let own = read_pidns(&fs, std::process::id()).unwrap();
+        let own = ns_inode(&fs, std::process::id()).unwrap();
         assert_eq!(r.pidns_of(&fs, std::process::id()), Some(own));
         assert_eq!(r.cached_callers(), 1);
         let mut child = std::process::Command::new("sleep")

@@ -577,16 +577,7 @@ impl Filesystem for LxcfsFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let under_sys = self
-            .shared
-            .inodes
-            .path(ino.0)
-            .is_some_and(|p| p.starts_with("/sys"));
-        reply.error(if under_sys {
-            Errno::EACCES
-        } else {
-            Errno::EPERM
-        });
+        reply.error(self.deny(ino));
     }
 
     fn mkdir(

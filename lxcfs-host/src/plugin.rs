@@ -724,6 +724,7 @@ impl Plugin {
         let number = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let queue = Arc::new(JobQueue::default());
         let mut workers = Vec::with_capacity(self.workers);
+        let mut spawn_error = None;
         for i in 0..self.workers {
             match spawn_worker(number, i, queue.clone(), lib) {
                 Ok(w) => workers.push(w),
@@ -732,30 +733,12 @@ impl Plugin {
                     break;
                 }
                 Err(e) => {
-                    queue.close();
-                    let g = Generation {
-                        number,
-                        library: Some(loaded.image.library),
-                        lib,
-                        queue: None,
-                        workers,
-                        info: LibraryInfo {
-                            path: self.path.clone(),
-                            version: loaded.version,
-                            build_id: loaded.build_id,
-                        },
-                        file,
-                    };
-                    let stopped = Self::stop_generation(g);
-                    stopped.file.retire(stopped.unloaded, &self.leaked);
-                    return Err(LoadError::Init {
-                        path: self.path.clone(),
-                        errno: e,
-                    });
+                    spawn_error = Some(e);
+                    break;
                 }
             }
         }
-        Ok(Generation {
+        let mut g = Generation {
             number,
             library: Some(loaded.image.library),
             lib,
@@ -767,7 +750,20 @@ impl Plugin {
                 build_id: loaded.build_id,
             },
             file,
-        })
+        };
+        if let Some(e) = spawn_error {
+            // Not even one worker: the library is shut down and unloaded again.
+            if let Some(q) = g.queue.take() {
+                q.close();
+            }
+            let stopped = Self::stop_generation(g);
+            stopped.file.retire(stopped.unloaded, &self.leaked);
+            return Err(LoadError::Init {
+                path: self.path.clone(),
+                errno: e,
+            });
+        }
+        Ok(g)
     }
 
     /// Stops a generation: drains and joins its workers, shuts the library down on a
