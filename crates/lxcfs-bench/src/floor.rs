@@ -20,9 +20,19 @@
 //! where lxcfs does its per-open work (finding the caller's container, looking up or making
 //! the render): how much a microsecond of such work costs the floor shows how much lxcfs can
 //! afford (see doc/benchmarks.md).
+//!
+//! As a reference, `--caller-check` makes the floor do the one thing every lxcfs must do per
+//! request beyond the floor and that no cache can remove: prove that the caller's thread id
+//! still names the thread it named when the caller was first seen (a recycled id must never
+//! be taken for another container's). It keeps a pidfd per caller thread and polls it at
+//! every read at offset 0, one system call, as lxcfs's caller cache does; nothing else. The
+//! difference to the plain floor is what that check costs on the machine.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -74,6 +84,35 @@ pub struct FloorFs {
     /// Busy time at each read at offset 0 (calibration; zero for the floor proper).
     work: Duration,
     hop: Option<crossbeam_channel::Sender<Job>>,
+    /// Pidfds of the callers seen, by thread id, when the caller check is on.
+    callers: Option<Mutex<HashMap<u32, OwnedFd>>>,
+}
+
+/// Callers whose pidfds the caller check keeps; beyond this the table starts afresh.
+const MAX_CALLERS: usize = 512;
+
+/// A pidfd on thread `tid` (`PIDFD_THREAD`, Linux 6.9, else a plain pidfd, which only a
+/// thread-group leader has); `None` when neither can be opened.
+fn pidfd_open_thread(tid: u32) -> Option<OwnedFd> {
+    // PIDFD_THREAD is O_EXCL (include/uapi/linux/pidfd.h).
+    [libc::O_EXCL, 0].into_iter().find_map(|flags| {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, flags) };
+        // SAFETY: a non-negative result is a descriptor this process now owns.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    })
+}
+
+/// Whether the task behind the pidfd still exists: `poll(2)` reports a pidfd readable once
+/// its task has exited.
+fn pidfd_alive(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid, exclusively borrowed pollfd; a zero timeout never blocks.
+    unsafe { libc::poll(&mut p, 1, 0) == 0 }
 }
 
 impl Default for FloorFs {
@@ -89,6 +128,25 @@ impl FloorFs {
             data: content(),
             work: Duration::ZERO,
             hop: None,
+            callers: None,
+        }
+    }
+
+    /// The caller check: a caller thread seen before costs one poll of its pidfd; a new or
+    /// exited one gets a fresh pidfd.
+    fn check_caller(&self, tid: u32) {
+        let Some(callers) = &self.callers else {
+            return;
+        };
+        let mut callers = callers.lock().unwrap_or_else(|e| e.into_inner());
+        if callers.get(&tid).is_some_and(pidfd_alive) {
+            return;
+        }
+        if callers.len() >= MAX_CALLERS {
+            callers.clear();
+        }
+        if let Some(fd) = pidfd_open_thread(tid) {
+            callers.insert(tid, fd);
         }
     }
 
@@ -113,6 +171,7 @@ impl FloorFs {
             data: content(),
             work: Duration::ZERO,
             hop: Some(tx),
+            callers: None,
         })
     }
 
@@ -192,7 +251,7 @@ impl Filesystem for FloorFs {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -201,6 +260,9 @@ impl Filesystem for FloorFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if offset == 0 {
+            self.check_caller(req.pid());
+        }
         if offset == 0 && !self.work.is_zero() {
             let t = std::time::Instant::now();
             while t.elapsed() < self.work {
@@ -304,21 +366,32 @@ pub fn session_config() -> fuser::Config {
     cfg
 }
 
+/// How a floor differs from the floor proper (the default: in nothing).
+#[derive(Clone, Debug, Default)]
+pub struct Variant {
+    /// Answer lookup, getattr and open on this many hop workers ([`FloorFs::with_hop`]).
+    pub hop_workers: usize,
+    /// Busy-wait this long at every read at offset 0 (calibration).
+    pub work: Duration,
+    /// Check the caller's thread id with a pidfd at every read at offset 0 (reference).
+    pub caller_check: bool,
+}
+
 /// Mounts the floor on `mountpoint` and serves until SIGTERM, SIGINT or SIGHUP, then
-/// unmounts (lazily if the mount is busy). `hop_workers` > 0 selects [`FloorFs::with_hop`];
-/// `work` is busy-waited at every read at offset 0 (calibration).
+/// unmounts (lazily if the mount is busy).
 ///
 /// # Errors
 /// Mounting or signal set-up failures.
-pub fn serve(mountpoint: &Path, hop_workers: usize, work: Duration) -> std::io::Result<()> {
+pub fn serve(mountpoint: &Path, variant: &Variant) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let mut fs = if hop_workers > 0 {
-        FloorFs::with_hop(hop_workers)?
+    let mut fs = if variant.hop_workers > 0 {
+        FloorFs::with_hop(variant.hop_workers)?
     } else {
         FloorFs::new()
     };
-    fs.work = work;
+    fs.work = variant.work;
+    fs.callers = variant.caller_check.then(Mutex::default);
     let mut session = fuser::Session::new(fs, mountpoint, &session_config())?;
     let mut unmounter = session.unmount_callable();
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);

@@ -1,4 +1,4 @@
-//! `floorfs [--hop-workers N] [--work-ns N] <mountpoint>`: the benchmark floor, a trivial
+//! `floorfs [--hop-workers N] [--work-ns N] [--caller-check] <mountpoint>`: the benchmark floor, a trivial
 //! fuser filesystem serving one fixed 1.5 KB file (`proc/floor`) with direct I/O, set up like
 //! the lxcfs daemon's session. Runs in the foreground until SIGTERM/SIGINT/SIGHUP, then
 //! unmounts. See `lxcfs_bench::floor` for the profiling and calibration options.
@@ -20,14 +20,22 @@ struct Cli {
     /// (calibration: what a microsecond of work costs).
     #[arg(long, default_value_t = 0)]
     work_ns: u64,
+    /// Check the caller's thread id with a pidfd at every read at offset 0, the one system
+    /// call lxcfs's caller cache makes per request (reference: what that check costs).
+    #[arg(long)]
+    caller_check: bool,
     /// Where to mount.
     mountpoint: PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let work = Duration::from_nanos(cli.work_ns);
-    match lxcfs_bench::floor::serve(&cli.mountpoint, cli.hop_workers, work) {
+    let variant = lxcfs_bench::floor::Variant {
+        hop_workers: cli.hop_workers,
+        work: Duration::from_nanos(cli.work_ns),
+        caller_check: cli.caller_check,
+    };
+    match lxcfs_bench::floor::serve(&cli.mountpoint, &variant) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("floorfs: {e}");

@@ -137,6 +137,9 @@ enum Target {
     Floor,
     /// The floor with lookup/getattr/open answered on 4 crossbeam-fed worker threads.
     FloorHop,
+    /// The floor with lxcfs's per-request caller check (a pidfd poll at every read at
+    /// offset 0): the least any lxcfs must do beyond the floor.
+    FloorChecked,
     C,
     Ours,
 }
@@ -292,6 +295,9 @@ fn required(p: &Option<PathBuf>, what: &str) -> io::Result<PathBuf> {
     Ok(p)
 }
 
+/// Column names of the throughput table's implementation slots.
+const SLOT_NAMES: [&str; 4] = ["floor", "checked floor", "C", "ours"];
+
 /// Worker threads of the floor's hop mode: the worker count of the daemon when it answered
 /// through such a hop.
 const HOP_WORKERS: usize = 4;
@@ -304,7 +310,7 @@ fn launch(
     floor_work_ns: u64,
 ) -> io::Result<Launch> {
     Ok(match target {
-        Target::Floor | Target::FloorHop => Launch {
+        Target::Floor | Target::FloorHop | Target::FloorChecked => Launch {
             kind: Kind::Floor,
             program: required(&common.floor, "floor")?,
             library: None,
@@ -313,6 +319,9 @@ fn launch(
                 let mut extra = vec![];
                 if target == Target::FloorHop {
                     extra.extend(["--hop-workers".into(), HOP_WORKERS.to_string()]);
+                }
+                if target == Target::FloorChecked {
+                    extra.push("--caller-check".into());
                 }
                 if floor_work_ns > 0 {
                     extra.extend(["--work-ns".into(), floor_work_ns.to_string()]);
@@ -451,10 +460,15 @@ fn run(args: RunArgs) -> io::Result<String> {
         if ctx.pidns { ", each pod in its own pid namespace" } else { "" },
     );
 
-    eprintln!("lxcfs-bench: mounting the floor, the C original and ours");
+    eprintln!("lxcfs-bench: mounting the floor, the checked floor, the C original and ours");
     let mount_timeout = Duration::from_secs(20);
     let floor = Mounted::start(
         launch(common, Target::Floor, vec![], 0)?,
+        &ctx.workdir,
+        mount_timeout,
+    )?;
+    let checked = Mounted::start(
+        launch(common, Target::FloorChecked, vec![], 0)?,
         &ctx.workdir,
         mount_timeout,
     )?;
@@ -472,9 +486,10 @@ fn run(args: RunArgs) -> io::Result<String> {
         &ctx.workdir,
         mount_timeout,
     )?;
-    let mut targets: Vec<&Mounted> = vec![&floor];
-    targets.extend(c.as_ref());
-    targets.push(&ours);
+    // (slot, implementation); slots are the table's columns: floor, checked floor, C, ours.
+    let mut targets: Vec<(usize, &Mounted)> = vec![(0, &floor), (1, &checked)];
+    targets.extend(c.as_ref().map(|c| (2, c)));
+    targets.push((3, &ours));
 
     // What the readers see: proof that both lxcfs implementations answer for the cgroup.
     let _ = writeln!(
@@ -499,13 +514,17 @@ fn run(args: RunArgs) -> io::Result<String> {
     }
     let _ = writeln!(
         out,
-        "\nThe floor serves a fixed {} byte file (`{}`).",
+        "\nThe floor serves a fixed {} byte file (`{}`). The checked floor is the same \
+         filesystem doing lxcfs's caller check at every read at offset 0 (a pidfd per caller \
+         thread, polled: one system call) and nothing else: the least any lxcfs that never \
+         takes a recycled thread id for another container's must do beyond the floor.",
         lxcfs_bench::floor::FILE_SIZE,
         lxcfs_bench::floor::FILE_REL
     );
 
-    // Throughput cells: every round measures each row's floor, C and ours cells back to back;
-    // the table shows medians over the rounds.
+    // Throughput cells: every round measures each row's floor, checked floor, C and ours cells
+    // back to back, starting with a different one each round (so that no implementation always
+    // runs right after the same neighbour); the table shows medians over the rounds.
     let _ = writeln!(
         out,
         "\n## Throughput and latency (open → read to EOF → close; {} rounds of {:.1} s per cell \
@@ -517,35 +536,30 @@ fn run(args: RunArgs) -> io::Result<String> {
         .iter()
         .flat_map(|f| args.readers.iter().map(move |&r| (f.clone(), r)))
         .collect();
-    // cells[row][slot] = one Summary per round; slot 0 floor, 1 C, 2 ours.
-    let mut cells: Vec<[Vec<Summary>; 3]> = vec![Default::default(); rows.len()];
+    // cells[row][slot] = one Summary per round; slot 0 floor, 1 checked floor, 2 C, 3 ours.
+    let mut cells: Vec<[Vec<Summary>; 4]> = vec![Default::default(); rows.len()];
     let mut loads: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     let mut errors = Vec::new();
     for round in 0..args.rounds {
         for (row, (file, readers)) in rows.iter().enumerate() {
             loads[row].push(machine::load1());
-            for m in &targets {
+            let first = (round + row) % targets.len();
+            for &(slot, m) in targets[first..].iter().chain(&targets[..first]) {
                 poll_signals()?;
                 let kind = m.launch.kind;
                 eprintln!(
                     "lxcfs-bench: round {} {} {file} × {readers}",
                     round + 1,
-                    kind.name()
+                    SLOT_NAMES[slot]
                 );
                 let path = m.path(&rel_for(kind, file));
                 let s = ctx.cell(path, *readers, warmup, duration)?;
                 if s.errors > 0 {
                     errors.push(format!(
                         "{} {file} ×{readers}: {} errors",
-                        kind.name(),
-                        s.errors
+                        SLOT_NAMES[slot], s.errors
                     ));
                 }
-                let slot = match kind {
-                    Kind::Floor => 0,
-                    Kind::C => 1,
-                    Kind::Ours => 2,
-                };
                 cells[row][slot].push(s);
             }
         }
@@ -553,11 +567,12 @@ fn run(args: RunArgs) -> io::Result<String> {
     let _ = writeln!(
         out,
         "| file | readers | floor ops/s | p50 µs | p99 µs | C ops/s | p50 µs | p99 µs | ours \
-         ops/s | p50 µs | p99 µs | ours/floor (≥0.95) | ours/C (≥2) | load1 |"
+         ops/s | p50 µs | p99 µs | ours/floor (≥0.95) | ours/C (≥2) | checked floor ops/s | \
+         ours/checked floor | load1 |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut detail = String::new();
     for (row, (file, readers)) in rows.iter().enumerate() {
@@ -590,12 +605,15 @@ fn run(args: RunArgs) -> io::Result<String> {
         };
         let _ = writeln!(
             out,
-            "| {file} | {readers} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {file} | {readers} | {} | {} | {} | {} | {} | {:.0} ({} × floor) | {} | {:.2} |",
             col(&c[0]),
-            col(&c[1]),
             col(&c[2]),
-            mark(ratios(&c[2], &c[0]), 0.95),
-            mark(ratios(&c[2], &c[1]), 2.0),
+            col(&c[3]),
+            mark(ratios(&c[3], &c[0]), 0.95),
+            mark(ratios(&c[3], &c[2]), 2.0),
+            median(c[1].iter().map(|s| s.ops_per_sec).collect()),
+            ratios(&c[1], &c[0]).map_or("–".into(), |r| format!("{r:.2}")),
+            ratios(&c[3], &c[1]).map_or("–".into(), |r| format!("{r:.2}")),
             median(loads[row].clone()),
         );
         let rounds = |v: &Vec<Summary>| {
@@ -606,10 +624,11 @@ fn run(args: RunArgs) -> io::Result<String> {
         };
         let _ = writeln!(
             detail,
-            "| {file} | {readers} | {} | {} | {} |",
+            "| {file} | {readers} | {} | {} | {} | {} |",
             rounds(&c[0]),
             rounds(&c[1]),
-            rounds(&c[2])
+            rounds(&c[2]),
+            rounds(&c[3])
         );
     }
     let _ = writeln!(
@@ -617,12 +636,13 @@ fn run(args: RunArgs) -> io::Result<String> {
         "\nThe floor column is the same floor file in every row, measured again next to each \
          row's C and ours cells so that each ratio compares runs made under the same load \
          (ratios are per-round ratios' medians). ops/s of every round:\n\n| file | readers | \
-         floor | C | ours |\n|---|---|---|---|---|\n{detail}"
+         floor | checked floor | C | ours |\n|---|---|---|---|---|---|\n{detail}"
     );
     if !errors.is_empty() {
         let _ = writeln!(out, "\nErrors: {}", errors.join("; "));
     }
     drop(floor);
+    drop(checked);
     drop(c);
 
     // RSS across a million opens.
