@@ -99,8 +99,9 @@ struct RunArgs {
     /// after a reader pod starts, for every implementation alike.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// Rounds over all cells (the table shows medians).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds over all cells (the table shows medians). On a shared virtual machine a cell
+    /// varies by up to 2× from one round to the next, so five.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Reader counts.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
