@@ -112,7 +112,7 @@ const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 ///
 /// # Errors
 /// The errno of the last attempt (`EINVAL`, `ESRCH`, `EMFILE`, `ENOSYS` before 5.3).
-fn pidfd_open_thread(tid: u32) -> std::result::Result<OwnedFd, i32> {
+pub fn pidfd_open_thread(tid: u32) -> std::result::Result<OwnedFd, i32> {
     match pidfd_open_with(tid, PIDFD_THREAD) {
         Err(libc::EINVAL) => pidfd_open_with(tid, 0),
         other => other,
@@ -139,7 +139,7 @@ fn fd_limit() -> u64 {
 /// an exited or reaped task, or an error, counts as gone, which costs only a fresh lookup.
 /// One system call, and the cheapest of the checks a pidfd offers (no permission check, no
 /// signal path).
-fn pidfd_alive(fd: &OwnedFd) -> bool {
+pub fn pidfd_alive(fd: &OwnedFd) -> bool {
     let mut p = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,

@@ -25,15 +25,18 @@
 //! request beyond the floor and that no cache can remove: prove that the caller's thread id
 //! still names the thread it named when the caller was first seen (a recycled id must never
 //! be taken for another container's). It keeps a pidfd per caller thread and polls it at
-//! every read at offset 0, one system call, as lxcfs's caller cache does; nothing else. The
+//! every read at offset 0, one system call, with lxcfs's own functions
+//! (`lxcfs::container::pidfd_open_thread`, `pidfd_alive`); nothing else. The
 //! difference to the plain floor is what that check costs on the machine.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+
+use lxcfs::container::{pidfd_alive, pidfd_open_thread};
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
@@ -91,30 +94,6 @@ pub struct FloorFs {
 /// Callers whose pidfds the caller check keeps; beyond this the table starts afresh.
 const MAX_CALLERS: usize = 512;
 
-/// A pidfd on thread `tid` (`PIDFD_THREAD`, Linux 6.9, else a plain pidfd, which only a
-/// thread-group leader has); `None` when neither can be opened.
-fn pidfd_open_thread(tid: u32) -> Option<OwnedFd> {
-    // PIDFD_THREAD is O_EXCL (include/uapi/linux/pidfd.h).
-    [libc::O_EXCL, 0].into_iter().find_map(|flags| {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, flags) };
-        // SAFETY: a non-negative result is a descriptor this process now owns.
-        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-    })
-}
-
-/// Whether the task behind the pidfd still exists: `poll(2)` reports a pidfd readable once
-/// its task has exited.
-fn pidfd_alive(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid, exclusively borrowed pollfd; a zero timeout never blocks.
-    unsafe { libc::poll(&mut p, 1, 0) == 0 }
-}
-
 impl Default for FloorFs {
     fn default() -> Self {
         FloorFs::new()
@@ -145,7 +124,7 @@ impl FloorFs {
         if callers.len() >= MAX_CALLERS {
             callers.clear();
         }
-        if let Some(fd) = pidfd_open_thread(tid) {
+        if let Ok(fd) = pidfd_open_thread(tid) {
             callers.insert(tid, fd);
         }
     }
