@@ -426,66 +426,32 @@ impl VecSink {
     }
 }
 
-/// Collects what the other side writes into a shared byte slice, with one allocation when it
-/// arrives in one write (a render does): the host's per-open snapshots are built this way.
+/// Appends what the other side writes to `buf` (which keeps its capacity from call to call:
+/// the host renders into a reused buffer this way, without allocating).
 ///
 /// ```
-/// let (rc, bytes) = lxcfs_abi::collect(|sink| {
+/// let mut buf = b"kept ".to_vec();
+/// let rc = lxcfs_abi::collect_into(&mut buf, |sink| {
 ///     lxcfs_abi::SinkWriter::new(sink).push(b"MemTotal: 1 kB\n");
 ///     0
 /// });
-/// assert_eq!((rc, &bytes[..]), (0, &b"MemTotal: 1 kB\n"[..]));
+/// assert_eq!((rc, &buf[..]), (0, &b"kept MemTotal: 1 kB\n"[..]));
 /// ```
-pub fn collect<R>(f: impl FnOnce(&Sink) -> R) -> (R, std::sync::Arc<[u8]>) {
-    let mut got = Collected::Empty;
+pub fn collect_into<R>(buf: &mut Vec<u8>, f: impl FnOnce(&Sink) -> R) -> R {
     let sink = Sink {
-        ctx: (&mut got as *mut Collected).cast(),
-        write: collect_write,
+        ctx: (buf as *mut Vec<u8>).cast(),
+        write: vec_sink_write,
     };
-    let r = f(&sink);
-    let bytes = match got {
-        Collected::Empty => std::sync::Arc::from(&[][..]),
-        Collected::One(b) => b,
-        Collected::Many(v) => v.into(),
-    };
-    (r, bytes)
-}
-
-/// What [`collect`]'s sink has received so far.
-enum Collected {
-    Empty,
-    One(std::sync::Arc<[u8]>),
-    Many(Vec<u8>),
-}
-
-unsafe extern "C" fn collect_write(ctx: *mut c_void, data: *const u8, len: usize) {
-    if ctx.is_null() || (data.is_null() && len > 0) {
-        return;
-    }
-    // SAFETY: `ctx` points at the `Collected` on `collect`'s stack, alive for the whole call
-    // that may write to the sink; `data`/`len` describe a readable slice per the contract.
-    let (got, data) = unsafe {
-        (
-            &mut *ctx.cast::<Collected>(),
-            Bytes { ptr: data, len }.as_slice(),
-        )
-    };
-    *got = match std::mem::replace(got, Collected::Empty) {
-        Collected::Empty => Collected::One(data.into()),
-        Collected::One(first) => Collected::Many([&first[..], data].concat()),
-        Collected::Many(mut v) => {
-            v.extend_from_slice(data);
-            Collected::Many(v)
-        }
-    };
+    f(&sink)
 }
 
 unsafe extern "C" fn vec_sink_write(ctx: *mut c_void, data: *const u8, len: usize) {
     if ctx.is_null() || (data.is_null() && len > 0) {
         return;
     }
-    // SAFETY: `ctx` was produced by `VecSink::sink` from a live `Box<Vec<u8>>` and the sink is
-    // used only while that box is alive; `data`/`len` describe a readable slice per the contract.
+    // SAFETY: `ctx` was produced by `VecSink::sink` from a live `Box<Vec<u8>>`, or by
+    // `collect_into` from a `&mut Vec<u8>`, and the sink is used only while that vector is
+    // alive and not otherwise borrowed; `data`/`len` describe a readable slice per the contract.
     unsafe {
         let v = &mut *ctx.cast::<Vec<u8>>();
         v.extend_from_slice(Bytes { ptr: data, len }.as_slice());
@@ -505,7 +471,8 @@ mod tests {
     #[test]
     fn collect_joins_any_number_of_writes() {
         for parts in [&[][..], &["one"][..], &["a", "bc", "", "def"][..]] {
-            let (n, bytes) = collect(|sink| {
+            let mut bytes = Vec::new();
+            let n = collect_into(&mut bytes, |sink| {
                 let mut w = SinkWriter::new(sink);
                 for p in parts {
                     w.push(p.as_bytes());

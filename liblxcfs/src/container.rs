@@ -23,12 +23,12 @@
 //! [`Resolver::pidns_of`]): by thread id, with a pidfd on that very thread, so a thread id
 //! recycled by a process of another container is never taken for the old caller.
 
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lxcfs_formats::pid;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::cgroup::Membership;
 use crate::error::{Error, Result};
@@ -43,6 +43,10 @@ pub struct Container {
     /// The init of the caller's pid namespace in the daemon's numbering (`1` for host
     /// callers); its start time is the container's boot time.
     pub init_pid: u32,
+    /// Start time of `init_pid` (USER_HZ ticks after boot, field 22 of `/proc/<pid>/stat`)
+    /// as the resolver found it when it proved `init_pid` to be the namespace's init; `None`
+    /// for host callers and namespaces without a found init.
+    pub init_starttime: Option<u64>,
     /// Inode of the caller's pid namespace.
     pub pidns: u64,
     /// Whether the caller shares the daemon's pid namespace.
@@ -154,12 +158,20 @@ pub fn pidfd_alive(fd: &OwnedFd) -> bool {
 #[derive(Debug, Default)]
 pub struct Resolver {
     own_pidns: Option<u64>,
-    cache: Mutex<InitCache>,
-    callers: Mutex<Callers>,
+    /// The caller table and the per-namespace entries, under one lock: a request served from
+    /// the render cache takes it once.
+    table: Mutex<Table>,
     /// [`MAX_CALLERS`] within the descriptor limit.
     max_callers: usize,
     /// [`MAX_CACHE`] within the descriptor limit.
     max_inits: usize,
+}
+
+/// What [`Resolver::table`] guards.
+#[derive(Debug, Default)]
+struct Table {
+    callers: Callers,
+    inits: InitCache,
 }
 
 /// Callers lately seen on the real host, by thread id: the thread's pid namespace inode and
@@ -225,8 +237,7 @@ impl Resolver {
         let limit = usize::try_from(fd_limit()).unwrap_or(usize::MAX);
         Resolver {
             own_pidns,
-            cache: Mutex::new(InitCache::default()),
-            callers: Mutex::new(Callers::default()),
+            table: Mutex::new(Table::default()),
             max_callers: MAX_CALLERS.min(limit / 8).max(1),
             max_inits: MAX_CACHE.min(limit / 4).max(1),
         }
@@ -246,18 +257,15 @@ impl Resolver {
         if !fs.is_real_root() {
             return ns_inode(fs, tid);
         }
-        if let Ok(callers) = self.callers.lock() {
-            if let Some(c) = callers.by_tid.get(&tid) {
-                if pidfd_alive(&c.pidfd) {
-                    return Some(c.pidns);
-                }
-            }
+        if let Some(pidns) = self.table.lock().ok()?.callers.live(tid) {
+            return Some(pidns);
         }
         let pidfd = pidfd_open_thread(tid);
         let pidns = ns_inode(fs, tid)?;
-        let Ok(mut callers) = self.callers.lock() else {
+        let Ok(mut table) = self.table.lock() else {
             return Some(pidns);
         };
+        let callers = &mut table.callers;
         match pidfd {
             Ok(pidfd) => callers.insert(tid, CachedCaller { pidfd, pidns }, self.max_callers),
             // Out of descriptors: give back the ones this table holds, so that the daemon can
@@ -276,7 +284,10 @@ impl Resolver {
 
     /// Number of cached callers (thread ids with a pidfd).
     pub fn cached_callers(&self) -> usize {
-        self.callers.lock().map(|c| c.by_tid.len()).unwrap_or(0)
+        self.table
+            .lock()
+            .map(|t| t.callers.by_tid.len())
+            .unwrap_or(0)
     }
 
     /// The content of `path` rendered for the container of pid namespace `pidns` less than
@@ -297,13 +308,53 @@ impl Resolver {
         path: &str,
         ttl: Duration,
     ) -> Option<Arc<[u8]>> {
-        let cache = self.cache.lock().ok()?;
-        let c = cache.by_ns.get(&pidns)?;
-        let (at, bytes) = c.rendered.get(path)?;
-        if at.elapsed() >= ttl || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
-            return None;
+        let table = self.table.lock().ok()?;
+        table.inits.rendered(fs, pidns, path, ttl).cloned()
+    }
+
+    /// [`Resolver::pidns_of`] the caller thread `tid`, then [`Resolver::rendered`] for that
+    /// namespace, with `take` applied to the kept content: on the real host a caller seen
+    /// before costs one lock, one `poll` and two hash lookups, and `take` runs under that
+    /// lock (so it should only copy the bytes out).
+    ///
+    /// # Errors
+    /// Gives `take` back when nothing is kept: with the caller's pid namespace inode, or
+    /// `None` when the caller thread is gone.
+    pub fn with_rendered<T, R>(
+        &self,
+        fs: &HostFs,
+        tid: u32,
+        path: &str,
+        ttl: Duration,
+        take: T,
+    ) -> std::result::Result<R, (Option<u64>, T)>
+    where
+        T: FnOnce(&Arc<[u8]>) -> R,
+    {
+        let known = if fs.is_real_root() {
+            match self.table.lock() {
+                Ok(table) => match table.callers.live(tid) {
+                    Some(pidns) => match table.inits.rendered(fs, pidns, path, ttl) {
+                        Some(bytes) => return Ok(take(bytes)),
+                        None => return Err((Some(pidns), take)),
+                    },
+                    None => None,
+                },
+                Err(_) => return Err((None, take)),
+            }
+        } else {
+            None
+        };
+        let Some(pidns) = known.or_else(|| self.pidns_of(fs, tid)) else {
+            return Err((None, take));
+        };
+        let Ok(table) = self.table.lock() else {
+            return Err((Some(pidns), take));
+        };
+        match table.inits.rendered(fs, pidns, path, ttl) {
+            Some(bytes) => Ok(take(bytes)),
+            None => Err((Some(pidns), take)),
         }
-        Some(bytes.clone())
     }
 
     /// Keeps `bytes`, the content of `path` for a reader in pid namespace `pidns` whose
@@ -323,9 +374,10 @@ impl Resolver {
         bytes: Arc<[u8]>,
         ttl: Duration,
     ) {
-        let Ok(mut cache) = self.cache.lock() else {
+        let Ok(mut table) = self.table.lock() else {
             return;
         };
+        let cache = &mut table.inits;
         let now = Instant::now();
         if cache
             .swept
@@ -361,14 +413,14 @@ impl Resolver {
     pub fn resolve(&self, fs: &HostFs, tid: u32) -> Result<Container> {
         let pidns = self.pidns_of(fs, tid).ok_or(Error::ProcessGone(tid))?;
         let is_host = self.own_pidns.is_none_or(|own| own == pidns);
-        let (cgroup_pid, init_pid) = if is_host {
-            (tid, 1)
+        let (cgroup_pid, init_pid, init_starttime) = if is_host {
+            (tid, 1, None)
         } else {
             match self.init_of(fs, tid, pidns) {
-                Some(init) => (init, init),
+                Some((init, start)) => (init, init, Some(start)),
                 None => {
                     tracing::debug!("no init found for pid namespace {pidns} of {tid}");
-                    (tid, tid)
+                    (tid, tid, None)
                 }
             }
         };
@@ -378,6 +430,7 @@ impl Resolver {
         Ok(Container {
             cgroup_pid,
             init_pid,
+            init_starttime,
             pidns,
             is_host,
             membership: Membership::parse(&text),
@@ -386,20 +439,22 @@ impl Resolver {
 
     /// Number of cached pid namespaces.
     pub fn cached(&self) -> usize {
-        self.cache.lock().map(|c| c.by_ns.len()).unwrap_or(0)
+        self.table.lock().map(|t| t.inits.by_ns.len()).unwrap_or(0)
     }
 
-    fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<u32> {
-        if let Some(pid) = self
-            .cache
+    /// The init of pid namespace `pidns` (found from `tid`) and its start time.
+    fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<(u32, u64)> {
+        if let Some(found) = self
+            .table
             .lock()
             .ok()?
+            .inits
             .by_ns
             .get(&pidns)
             .filter(|c| c.still_valid(fs, pidns))
-            .map(|c| c.pid)
+            .map(|c| (c.pid, c.starttime))
         {
-            return Some(pid);
+            return Some(found);
         }
         let init = walk_to_init(fs, tid, pidns).or_else(|| scan_for_init(fs, pidns))?;
         // Open the pidfd first, then confirm that the pid still names the init found above:
@@ -413,7 +468,8 @@ impl Resolver {
         if ns_inode(fs, init) != Some(pidns) {
             return None;
         }
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut table) = self.table.lock() {
+            let cache = &mut table.inits;
             if cache.by_ns.len() >= self.max_inits {
                 cache.by_ns.clear();
             }
@@ -424,15 +480,37 @@ impl Resolver {
                     starttime: st,
                     pidfd,
                     inserted: Instant::now(),
-                    rendered: HashMap::new(),
+                    rendered: HashMap::default(),
                 },
             );
         }
-        Some(init)
+        Some((init, st))
+    }
+}
+
+impl InitCache {
+    /// The content of `path` kept for pid namespace `pidns` less than `ttl` ago (see
+    /// [`Resolver::rendered`]).
+    fn rendered(&self, fs: &HostFs, pidns: u64, path: &str, ttl: Duration) -> Option<&Arc<[u8]>> {
+        let c = self.by_ns.get(&pidns)?;
+        let (at, bytes) = c.rendered.get(path)?;
+        if at.elapsed() >= ttl || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
+            return None;
+        }
+        Some(bytes)
     }
 }
 
 impl Callers {
+    /// The pid namespace of `tid` if it is cached and its pidfd shows the very thread is
+    /// still there (one `poll`).
+    fn live(&self, tid: u32) -> Option<u64> {
+        self.by_tid
+            .get(&tid)
+            .filter(|c| pidfd_alive(&c.pidfd))
+            .map(|c| c.pidns)
+    }
+
     /// Keeps `c` for `tid`, replacing a dead entry, within `max` entries.
     fn insert(&mut self, tid: u32, c: CachedCaller, max: usize) {
         let now = Instant::now();

@@ -257,8 +257,9 @@ pub fn host_uptime_ticks(fs: &HostFs) -> Result<u64> {
 }
 
 /// The container's age in ticks: host uptime − start time of the init of its pid namespace
-/// (host uptime for a host-namespace caller). The init must still be the init: its
-/// innermost `NSpid` is 1.
+/// (host uptime for a host-namespace caller). The start time is the one the resolver proved
+/// ([`Container::init_starttime`]); without one, the init is read from `/proc` and must
+/// still be the init: its innermost `NSpid` is 1.
 ///
 /// # Errors
 /// [`Error::ProcessGone`] when the init vanished (or was never found); the errors of
@@ -267,6 +268,9 @@ pub fn age_ticks(lx: &Lxcfs, c: &Container) -> Result<u64> {
     let up = host_uptime_ticks(&lx.fs)?;
     if c.is_host {
         return Ok(up);
+    }
+    if let Some(start) = c.init_starttime {
+        return Ok(up.saturating_sub(start));
     }
     let gone = Error::ProcessGone(c.init_pid);
     let st = lx

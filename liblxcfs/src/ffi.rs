@@ -314,11 +314,12 @@ unsafe extern "C" fn read(
         let Some(sink) = (unsafe { deref(sink) }) else {
             return -libc::EINVAL;
         };
-        match lx.serve(caller.tid, path) {
-            Ok(bytes) => {
-                SinkWriter::new(sink).push(&bytes);
-                i32::try_from(bytes.len()).unwrap_or(i32::MAX)
-            }
+        let copied = lx.serve_with(caller.tid, path, |bytes| {
+            SinkWriter::new(sink).push(bytes);
+            bytes.len()
+        });
+        match copied {
+            Ok(len) => i32::try_from(len).unwrap_or(i32::MAX),
             Err(e) => errno(&e),
         }
     })

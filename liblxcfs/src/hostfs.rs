@@ -62,28 +62,14 @@ impl HostFs {
     /// The `io::Error` of open/read.
     pub fn read_bytes(&self, abs: &str) -> io::Result<Vec<u8>> {
         // Not `std::fs::read`: its size hint costs a statx, and procfs and cgroupfs report
-        // size 0 anyway, which makes it start with tiny reads. One read into a page-sized
-        // buffer takes most of these files whole; the loop only continues for longer ones.
+        // size 0 anyway, which makes it start with tiny reads. A page-sized buffer takes most
+        // of these files in one read (`read_to_end` reads into its spare capacity without
+        // zeroing it, and grows it for longer files).
         use std::io::Read;
         let mut f = std::fs::File::open(self.path(abs))?;
         let mut buf = Vec::with_capacity(READ_CHUNK);
-        loop {
-            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-                buf.reserve(buf.capacity().max(READ_CHUNK));
-            }
-            let len = buf.len();
-            let spare = buf.capacity() - len;
-            buf.resize(len + spare, 0);
-            match f.read(&mut buf[len..]) {
-                Ok(0) => {
-                    buf.truncate(len);
-                    return Ok(buf);
-                }
-                Ok(n) => buf.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
-                Err(e) => return Err(e),
-            }
-        }
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
     }
 
     /// The target of a symbolic link, as text.

@@ -286,16 +286,31 @@ impl Lxcfs {
     /// # Errors
     /// As [`Lxcfs::read`].
     pub fn serve(&self, tid: u32, path: &str) -> Result<std::sync::Arc<[u8]>> {
+        self.serve_with(tid, path, std::sync::Arc::clone)
+    }
+
+    /// [`Lxcfs::serve`] handing the content to `take` instead of returning it: a content
+    /// served from the render cache is handed over under the cache's lock, without touching
+    /// its reference count, so `take` should only copy it out (the read path copies it into
+    /// the host's buffer).
+    ///
+    /// # Errors
+    /// As [`Lxcfs::read`]; `take` is not called then.
+    pub fn serve_with<R>(
+        &self,
+        tid: u32,
+        path: &str,
+        take: impl FnOnce(&std::sync::Arc<[u8]>) -> R,
+    ) -> Result<R> {
         let ttl = self.options.cache_ttl;
         if ttl.is_zero() || !self.virtualizing() {
-            return self.read(tid, path).map(Into::into);
+            return Ok(take(&self.read(tid, path)?.into()));
         }
-        let Some(pidns) = self.resolver.pidns_of(&self.fs, tid) else {
-            return self.read(tid, path).map(Into::into);
+        let (pidns, take) = match self.resolver.with_rendered(&self.fs, tid, path, ttl, take) {
+            Ok(r) => return Ok(r),
+            Err((Some(pidns), take)) => (pidns, take),
+            Err((None, take)) => return Ok(take(&self.read(tid, path)?.into())),
         };
-        if let Some(hit) = self.resolver.rendered(&self.fs, pidns, path, ttl) {
-            return Ok(hit);
-        }
         let started = std::time::Instant::now();
         match self.render_for_container(tid, path) {
             Some((bytes, rendered_for)) => {
@@ -306,12 +321,12 @@ impl Lxcfs {
                     self.resolver
                         .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
                 }
-                Ok(bytes)
+                Ok(take(&bytes))
             }
             // Not container-specific, or the container's figures could not be read: served
             // as `read` serves it (the host's file) and never kept, so a passing failure is
             // not handed to the container's other readers.
-            None => self.read(tid, path).map(Into::into),
+            None => Ok(take(&self.read(tid, path)?.into())),
         }
     }
 

@@ -16,10 +16,9 @@
 //! filesystem. Renders of one open file are serialized, and a read waits for a render of its
 //! file in progress, so that threads sharing a descriptor cannot mix two renders either.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -30,6 +29,7 @@ use fuser::{
 };
 use lxcfs_abi::{kind, open_flags, Attr, Bytes, Caller, DirSink, OpenReply, VecSink};
 
+use crate::handles::Handles;
 use crate::inodes::{child, Inodes};
 use crate::plugin::{Lib, Plugin};
 use crate::psi::Trigger;
@@ -40,19 +40,14 @@ const NAME_MAX: usize = 255;
 /// Entry and attribute time-to-live, as upstream lxcfs (0.5 s).
 pub const TTL: Duration = Duration::from_millis(500);
 
-/// One open file or directory.
-#[derive(Debug)]
-struct Handle {
-    path: Arc<str>,
-    /// The snapshot reads past offset 0 are served from; `None` until a read renders it.
-    /// Its lock is held across a render, so reads of this file wait for it.
-    snapshot: Arc<Mutex<Option<Arc<[u8]>>>>,
-    /// Directory listing (name, kind, ino) for opendir handles.
-    entries: Vec<(String, u32, u64)>,
-    /// PSI-capable open (`--enable-psi-poll` pressure file).
-    psi_capable: bool,
-    /// The armed trigger, once written.
-    trigger: Option<Arc<Trigger>>,
+/// A rendered file larger than this (bytes) does not keep its size in an event-loop
+/// thread's render buffer.
+const KEEP_RENDER_BUFFER: usize = 256 * 1024;
+
+thread_local! {
+    /// This event-loop thread's render buffer: a render is collected here, copied into the
+    /// open file's snapshot, and the reply is sent from here after the snapshot is unlocked.
+    static RENDER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The filesystem state shared by fuser threads and jobs.
@@ -62,18 +57,10 @@ pub struct Shared {
     pub plugin: Arc<Plugin>,
     /// Inode table.
     pub inodes: Inodes,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_fh: AtomicU64,
+    /// Open files and directories.
+    pub handles: Handles,
     /// `--enable-psi-poll`.
     pub psi_poll: bool,
-}
-
-impl Shared {
-    /// The open-handle table (a poisoned lock is taken over: the table stays consistent
-    /// because every update is a single insert or remove).
-    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
-        self.handles.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// The fuser filesystem.
@@ -89,8 +76,7 @@ impl LxcfsFs {
             shared: Arc::new(Shared {
                 plugin,
                 inodes: Inodes::new(),
-                handles: Mutex::new(HashMap::new()),
-                next_fh: AtomicU64::new(1),
+                handles: Handles::new(),
                 psi_poll,
             }),
         }
@@ -152,16 +138,17 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
     }
 }
 
-/// Calls the library's read (whole-file render) into one shared allocation.
-fn lib_read(lib: &Lib, c: &Caller, path: &str) -> Result<Arc<[u8]>, Errno> {
-    let (rc, bytes) = lxcfs_abi::collect(|s| {
+/// Calls the library's read (whole-file render) into `buf`, which is cleared first.
+fn lib_read(lib: &Lib, c: &Caller, path: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+    buf.clear();
+    let rc = lxcfs_abi::collect_into(buf, |s| {
         // SAFETY: called under the generation's read lock; the sink outlives the call.
         unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), s) }
     });
     if rc < 0 {
         Err(errno(rc))
     } else {
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -224,14 +211,17 @@ impl Filesystem for LxcfsFs {
         let Some(name) = name.to_str().filter(|n| !n.contains('/')) else {
             return reply.error(Errno::ENOENT);
         };
-        let path = child(&ppath, name);
+        let path = child(ppath, name);
         let c = caller(req);
         let (uid, gid) = (req.uid(), req.gid());
         self.run(move |lib, sh| match lib_getattr(lib, &c, &path) {
-            Ok(a) => {
-                let ino = sh.inodes.ino(&path);
-                reply.entry(&TTL, &file_attr(ino, &a, uid, gid), Generation(0));
-            }
+            Ok(a) => match sh.inodes.ino(&path) {
+                Some(ino) => reply.entry(&TTL, &file_attr(ino, &a, uid, gid), Generation(0)),
+                None => {
+                    tracing::warn!("inode table full; {path} gets no inode number");
+                    reply.error(Errno::from_i32(libc::ENOSPC))
+                }
+            },
             Err(e) => reply.error(e),
         });
     }
@@ -242,7 +232,7 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         let (uid, gid) = (req.uid(), req.gid());
-        self.run(move |lib, _| match lib_getattr(lib, &c, &path) {
+        self.run(move |lib, _| match lib_getattr(lib, &c, path) {
             Ok(a) => reply.attr(&TTL, &file_attr(ino.0, &a, uid, gid)),
             Err(e) => reply.error(e),
         });
@@ -289,15 +279,12 @@ impl Filesystem for LxcfsFs {
                 return reply.error(errno(rc));
             }
             let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
-            let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
-            let h = Handle {
-                path,
-                snapshot: Arc::default(),
-                entries: Vec::new(),
-                psi_capable,
-                trigger: None,
+            let Some(fh) = sh.handles.insert(|h| {
+                h.ino = ino.0;
+                h.psi_capable = psi_capable;
+            }) else {
+                return reply.error(Errno::from_i32(libc::ENFILE));
             };
-            sh.handles().insert(fh, h);
             let mut f = FopenFlags::FOPEN_NOFLUSH;
             if out.flags & open_flags::DIRECT_IO != 0 {
                 f |= FopenFlags::FOPEN_DIRECT_IO;
@@ -317,32 +304,45 @@ impl Filesystem for LxcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let (snapshot, path) = {
-            let hs = self.shared.handles();
-            let Some(h) = hs.get(&fh.0) else {
-                return reply.error(Errno::EBADF);
-            };
-            (h.snapshot.clone(), h.path.clone())
+        // The slot stays locked across a render, so reads of this file wait for it. Every
+        // reply is sent after the slot is unlocked: the reply wakes the reader, whose next
+        // request (on the other event-loop thread, often) must not find the slot still locked.
+        let Some(mut open) = self.shared.handles.get(fh.0) else {
+            return reply.error(Errno::EBADF);
         };
-        let mut snap = snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        if offset > 0 {
-            if let Some(c) = &*snap {
-                return reply.data(slice(c, offset, size));
+        if offset > 0 && open.has_snapshot {
+            if slice(&open.snapshot, offset, size).is_empty() {
+                drop(open);
+                return reply.data(&[]);
             }
+            return RENDER.with_borrow_mut(|buf| {
+                buf.clear();
+                buf.extend_from_slice(slice(&open.snapshot, offset, size));
+                drop(open);
+                reply.data(buf);
+            });
         }
+        let Some(path) = self.shared.inodes.path(open.ino) else {
+            return reply.error(Errno::EBADF);
+        };
         let c = caller(req);
-        self.run(move |lib, _| match lib_read(lib, &c, &path) {
-            Ok(bytes) => {
-                // Stored and unlocked before the reply: the reply wakes the reader, whose next
-                // read (on the other event-loop thread) must not find the lock still held.
-                *snap = Some(bytes.clone());
-                drop(snap);
-                reply.data(slice(&bytes, offset, size));
-            }
-            Err(e) => {
-                drop(snap);
-                reply.error(e)
-            }
+        self.run(move |lib, _| {
+            RENDER.with_borrow_mut(|buf| {
+                let rendered = lib_read(lib, &c, path, buf);
+                if rendered.is_ok() {
+                    open.snapshot.clear();
+                    open.snapshot.extend_from_slice(buf);
+                    open.has_snapshot = true;
+                }
+                drop(open);
+                match rendered {
+                    Ok(()) => reply.data(slice(buf, offset, size)),
+                    Err(e) => reply.error(e),
+                }
+                if buf.capacity() > KEEP_RENDER_BUFFER {
+                    *buf = Vec::new();
+                }
+            })
         });
     }
 
@@ -359,11 +359,13 @@ impl Filesystem for LxcfsFs {
         reply: ReplyWrite,
     ) {
         let (path, psi_capable, armed) = {
-            let hs = self.shared.handles();
-            let Some(h) = hs.get(&fh.0) else {
+            let Some(h) = self.shared.handles.get(fh.0) else {
                 return reply.error(Errno::EBADF);
             };
-            (h.path.clone(), h.psi_capable, h.trigger.is_some())
+            let Some(path) = self.shared.inodes.path(h.ino) else {
+                return reply.error(Errno::EBADF);
+            };
+            (path, h.psi_capable, h.trigger.is_some())
         };
         let c = caller(req);
         let data = data.to_vec();
@@ -412,17 +414,14 @@ impl Filesystem for LxcfsFs {
             let target = String::from_utf8_lossy(&target.into_inner()).into_owned();
             let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
             match Trigger::arm(&target, &text) {
-                Ok(t) => {
-                    let mut hs = sh.handles();
-                    match hs.get_mut(&fh.0) {
-                        Some(h) if h.trigger.is_none() => {
-                            h.trigger = Some(Arc::new(t));
-                            reply.written(data.len() as u32);
-                        }
-                        Some(_) => reply.error(Errno::EBUSY),
-                        None => reply.error(Errno::EBADF),
+                Ok(t) => match sh.handles.get(fh.0).as_deref_mut() {
+                    Some(h) if h.trigger.is_none() => {
+                        h.trigger = Some(Arc::new(t));
+                        reply.written(data.len() as u32);
                     }
-                }
+                    Some(_) => reply.error(Errno::EBUSY),
+                    None => reply.error(Errno::EBADF),
+                },
                 Err(e) => {
                     tracing::warn!("PSI trigger on {target}: {e}");
                     reply.error(Errno::from(e))
@@ -452,8 +451,7 @@ impl Filesystem for LxcfsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let h = self.shared.handles().remove(&fh.0);
-        drop(h);
+        self.shared.handles.remove(fh.0);
         reply.ok();
     }
 
@@ -483,27 +481,30 @@ impl Filesystem for LxcfsFs {
                 Some(0) | None => "/".to_string(),
                 Some(i) => path[..i].to_string(),
             };
+            let Some(parent_ino) = sh.inodes.ino(&parent) else {
+                return reply.error(Errno::from_i32(libc::ENOSPC));
+            };
             let mut entries = vec![
                 (".".to_string(), kind::DIR, ino.0),
-                ("..".to_string(), kind::DIR, sh.inodes.ino(&parent)),
+                ("..".to_string(), kind::DIR, parent_ino),
             ];
             let mut seen = std::collections::HashSet::new();
             for (name, k) in list {
                 if name == "." || name == ".." || !seen.insert(name.clone()) {
                     continue;
                 }
-                let i = sh.inodes.ino(&child(&path, &name));
+                let Some(i) = sh.inodes.ino(&child(path, &name)) else {
+                    tracing::warn!("inode table full; listing {path} without {name}");
+                    continue;
+                };
                 entries.push((name, k, i));
             }
-            let fh = sh.next_fh.fetch_add(1, Ordering::Relaxed);
-            let h = Handle {
-                path,
-                snapshot: Arc::default(),
-                entries,
-                psi_capable: false,
-                trigger: None,
+            let Some(fh) = sh.handles.insert(|h| {
+                h.ino = ino.0;
+                h.entries = entries;
+            }) else {
+                return reply.error(Errno::from_i32(libc::ENFILE));
             };
-            sh.handles().insert(fh, h);
             reply.opened(FileHandle(fh), FopenFlags::empty());
         });
     }
@@ -516,8 +517,7 @@ impl Filesystem for LxcfsFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let hs = self.shared.handles();
-        let Some(h) = hs.get(&fh.0) else {
+        let Some(h) = self.shared.handles.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
         for (i, (name, k, ino)) in h.entries.iter().enumerate().skip(offset as usize) {
@@ -525,7 +525,7 @@ impl Filesystem for LxcfsFs {
                 break;
             }
         }
-        drop(hs);
+        drop(h);
         reply.ok();
     }
 
@@ -537,7 +537,7 @@ impl Filesystem for LxcfsFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.shared.handles().remove(&fh.0);
+        self.shared.handles.remove(fh.0);
         reply.ok();
     }
 
@@ -726,8 +726,7 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::ENOSYS);
         }
         let trigger = {
-            let hs = self.shared.handles();
-            let Some(h) = hs.get(&fh.0) else {
+            let Some(h) = self.shared.handles.get(fh.0) else {
                 return reply.error(Errno::EBADF);
             };
             if !h.psi_capable {

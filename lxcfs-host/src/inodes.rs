@@ -1,60 +1,85 @@
 //! The inode table: path ↔ inode number, owned by the host so numbers stay stable across
 //! library reloads. Inode 1 is `/`; numbers are never reused (the tree is small and bounded:
 //! the `/proc` files plus the host's `/sys/devices/system/cpu`).
+//!
+//! Turning an inode into its path, which every request does, takes no lock and touches no
+//! shared counter: paths live in chunks that are filled once and never change or move, so a
+//! path is borrowed from the table for as long as the table lives. Only giving a path its
+//! number (after a successful lookup, a few times per file) takes the write lock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{OnceLock, RwLock};
+
+/// Paths per chunk.
+const CHUNK: usize = 1024;
+
+/// Chunks (so at most `CHUNKS × CHUNK` = 1,048,576 inodes).
+const CHUNKS: usize = 1024;
+
+/// A chunk of [`CHUNK`] paths, each set once.
+type Chunk = Box<[OnceLock<Box<str>>]>;
 
 /// Path ↔ inode table. Inode 1 is `/`; numbers are never reused.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inodes {
-    inner: RwLock<InodeTable>,
+    /// Path → inode, for lookups.
+    by_path: RwLock<HashMap<Box<str>, u64>>,
+    /// Inode − 1 → path, filled in order under the `by_path` write lock.
+    paths: Box<[OnceLock<Chunk>]>,
 }
 
-#[derive(Debug, Default)]
-struct InodeTable {
-    by_path: HashMap<Arc<str>, u64>,
-    paths: Vec<Arc<str>>,
+impl Default for Inodes {
+    fn default() -> Self {
+        Inodes::new()
+    }
 }
 
 impl Inodes {
     /// A table holding only the root.
     pub fn new() -> Inodes {
-        let t = InodeTable {
-            by_path: HashMap::from([(Arc::from("/"), 1)]),
-            paths: vec!["/".into()],
+        let t = Inodes {
+            by_path: RwLock::new(HashMap::new()),
+            paths: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
         };
-        Inodes {
-            inner: RwLock::new(t),
-        }
+        let root = t.ino("/");
+        debug_assert_eq!(root, Some(1));
+        t
     }
 
-    /// The path of `ino` (shared: cloning it allocates nothing).
-    pub fn path(&self, ino: u64) -> Option<Arc<str>> {
-        let t = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        t.paths.get(ino.checked_sub(1)? as usize).cloned()
+    fn slot(&self, index: usize) -> Option<&OnceLock<Box<str>>> {
+        self.paths.get(index / CHUNK)?.get()?.get(index % CHUNK)
     }
 
-    /// The inode of `path`, allocating one on first sight.
-    pub fn ino(&self, path: &str) -> u64 {
-        if let Some(i) = self
-            .inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_path
-            .get(path)
-        {
-            return *i;
+    /// The path of `ino`; `None` for a number never handed out.
+    pub fn path(&self, ino: u64) -> Option<&str> {
+        let index = usize::try_from(ino.checked_sub(1)?).ok()?;
+        self.slot(index)?.get().map(|p| &**p)
+    }
+
+    /// The inode of `path`, allocating one on first sight; `None` when the table is full
+    /// (more than 1,048,576 paths).
+    pub fn ino(&self, path: &str) -> Option<u64> {
+        let read = self.by_path.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = read.get(path) {
+            return Some(*i);
         }
-        let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = t.by_path.get(path) {
-            return *i;
+        drop(read);
+        let mut by_path = self.by_path.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = by_path.get(path) {
+            return Some(*i);
         }
-        let path: Arc<str> = path.into();
-        t.paths.push(path.clone());
-        let ino = t.paths.len() as u64;
-        t.by_path.insert(path, ino);
-        ino
+        let index = by_path.len();
+        let chunk = self.paths.get(index / CHUNK)?.get_or_init(|| {
+            (0..CHUNK)
+                .map(|_| OnceLock::new())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
+        // Numbers are handed out in order under the write lock, so this slot is empty.
+        chunk[index % CHUNK].set(path.into()).ok()?;
+        let ino = index as u64 + 1;
+        by_path.insert(path.into(), ino);
+        Some(ino)
     }
 }
 
@@ -74,14 +99,39 @@ mod tests {
     #[test]
     fn inode_table_is_stable() {
         let t = Inodes::new();
-        assert_eq!(t.ino("/"), 1);
-        let a = t.ino("/proc");
-        let b = t.ino("/proc/meminfo");
-        assert_eq!(t.ino("/proc"), a);
-        assert_eq!(&*t.path(b).unwrap(), "/proc/meminfo");
+        assert_eq!(t.ino("/"), Some(1));
+        assert_eq!(t.path(1), Some("/"));
+        let a = t.ino("/proc").unwrap();
+        let b = t.ino("/proc/meminfo").unwrap();
+        assert_eq!(t.ino("/proc"), Some(a));
+        assert_eq!(t.path(b), Some("/proc/meminfo"));
         assert_eq!(t.path(0), None);
         assert_eq!(t.path(999), None);
+        assert_eq!(t.path(u64::MAX), None);
         assert_eq!(child("/", "proc"), "/proc");
         assert_eq!(child("/proc", "meminfo"), "/proc/meminfo");
+    }
+
+    #[test]
+    fn numbers_cross_chunks_and_stop_at_the_cap() {
+        let t = Inodes::new();
+        for i in 1..(CHUNK as u64 + 10) {
+            let ino = t.ino(&format!("/sys/devices/system/cpu/cpu{i}")).unwrap();
+            assert_eq!(ino, i + 1);
+            assert_eq!(
+                t.path(ino),
+                Some(&*format!("/sys/devices/system/cpu/cpu{i}"))
+            );
+        }
+        // Fill the table to its cap: the next new path gets no number, known ones still do.
+        let full = Inodes {
+            by_path: RwLock::new(HashMap::new()),
+            paths: (0..1).map(|_| OnceLock::new()).collect(),
+        };
+        for i in 0..CHUNK {
+            assert!(full.ino(&format!("/p{i}")).is_some());
+        }
+        assert_eq!(full.ino("/one-too-many"), None);
+        assert_eq!(full.ino("/p7"), Some(8));
     }
 }

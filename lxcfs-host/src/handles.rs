@@ -1,0 +1,228 @@
+//! The open-file table: one slot per open file or directory, found from the file handle the
+//! kernel passes back with every request, without a table-wide lock or a hash lookup.
+//!
+//! Each request of one open file may reach either event-loop thread (they take turns at the
+//! FUSE queue), so whatever a request touches moves between CPUs. A slot is one cache-line-
+//! aligned mutex that holds everything an open file needs (path, snapshot, listing, PSI
+//! trigger); a read touches that slot and nothing else of the table. Slots live in chunks that
+//! are allocated once and never moved or freed, so a handle is turned into its slot with two
+//! indexed loads. A slot and its snapshot buffer are reused after a release: opening and
+//! reading a file allocates nothing once the table has warmed up.
+//!
+//! A handle is `generation << 32 | index + 1`. The generation counts a slot's releases, so a
+//! stale or forged handle finds its slot's generation changed and gets `EBADF` instead of
+//! another file's state.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crate::psi::Trigger;
+
+/// Slots per chunk.
+const CHUNK: usize = 256;
+
+/// Chunks (so at most `CHUNKS × CHUNK` = 1,048,576 files open at once; `ENFILE` beyond).
+const CHUNKS: usize = 4096;
+
+/// A released slot keeps a snapshot buffer up to this capacity (bytes) for its next file;
+/// a larger one is freed. Most rendered files are 1-8 KiB.
+const KEEP_SNAPSHOT: usize = 16 * 1024;
+
+/// The state of one open file or directory. What a read uses comes first, so that it shares
+/// the slot lock's cache line.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct Open {
+    /// Counts the slot's releases (the handle's upper half).
+    generation: u32,
+    /// Whether the slot holds an open file.
+    live: bool,
+    /// Whether a read has rendered `snapshot` for this open.
+    pub has_snapshot: bool,
+    /// PSI-capable open (`--enable-psi-poll` pressure file).
+    pub psi_capable: bool,
+    /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
+    pub ino: u64,
+    /// The content reads past offset 0 are served from, valid when `has_snapshot`; the buffer
+    /// is reused for the slot's next files.
+    pub snapshot: Vec<u8>,
+    /// Directory listing (name, kind, ino) for opendir handles.
+    pub entries: Vec<(String, u32, u64)>,
+    /// The armed trigger, once written.
+    pub trigger: Option<Arc<Trigger>>,
+}
+
+impl Open {
+    /// Forgets the file, keeping a small snapshot buffer for the next one.
+    fn clear(&mut self) {
+        self.live = false;
+        self.generation = self.generation.wrapping_add(1);
+        self.ino = 0;
+        self.has_snapshot = false;
+        if self.snapshot.capacity() > KEEP_SNAPSHOT {
+            self.snapshot = Vec::new();
+        } else {
+            self.snapshot.clear();
+        }
+        self.entries = Vec::new();
+        self.psi_capable = false;
+        self.trigger = None;
+    }
+}
+
+/// One slot, alone on its cache line(s).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Slot(Mutex<Open>);
+
+/// Indices never handed out yet start at `next`; released ones wait in `list`.
+#[derive(Debug, Default)]
+struct Free {
+    list: Vec<u32>,
+    next: u32,
+}
+
+/// The open-file table.
+#[derive(Debug)]
+pub struct Handles {
+    chunks: Box<[OnceLock<Box<[Slot]>>]>,
+    free: Mutex<Free>,
+}
+
+impl Default for Handles {
+    fn default() -> Self {
+        Handles::new()
+    }
+}
+
+/// Locks `m`, taking over a poisoned lock: every slot update leaves the slot consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Handles {
+    /// An empty table (no slot allocated yet).
+    pub fn new() -> Handles {
+        Handles {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            free: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, index: u32) -> Option<&Slot> {
+        let i = index as usize;
+        let chunk = self.chunks.get(i / CHUNK)?.get_or_init(|| {
+            (0..CHUNK)
+                .map(|_| Slot::default())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
+        chunk.get(i % CHUNK)
+    }
+
+    /// Opens a slot, lets `init` fill it in, and returns its handle; `None` when every slot
+    /// is taken (the caller answers `ENFILE`).
+    pub fn insert(&self, init: impl FnOnce(&mut Open)) -> Option<u64> {
+        let index = {
+            let mut free = lock(&self.free);
+            match free.list.pop() {
+                Some(i) => i,
+                None if (free.next as usize) < CHUNKS * CHUNK => {
+                    free.next += 1;
+                    free.next - 1
+                }
+                None => return None,
+            }
+        };
+        let mut open = lock(&self.slot(index)?.0);
+        open.live = true;
+        init(&mut open);
+        Some(u64::from(open.generation) << 32 | (u64::from(index) + 1))
+    }
+
+    /// The open file of handle `fh`, locked; `None` for a handle that is not open.
+    pub fn get(&self, fh: u64) -> Option<MutexGuard<'_, Open>> {
+        let index = u32::try_from(fh & u64::from(u32::MAX))
+            .ok()?
+            .checked_sub(1)?;
+        let slot = self.chunks.get(index as usize / CHUNK)?.get()?;
+        let open = lock(&slot.get(index as usize % CHUNK)?.0);
+        (open.live && u64::from(open.generation) == fh >> 32).then_some(open)
+    }
+
+    /// Closes handle `fh` and frees its slot; what it held (a PSI trigger, say) is dropped
+    /// after the slot is unlocked. Unknown handles are ignored.
+    pub fn remove(&self, fh: u64) {
+        let Some(mut open) = self.get(fh) else {
+            return;
+        };
+        let trigger = open.trigger.take();
+        open.clear();
+        drop(open);
+        drop(trigger);
+        let index = (fh & u64::from(u32::MAX)) as u32 - 1;
+        lock(&self.free).list.push(index);
+    }
+
+    /// Number of open handles.
+    pub fn len(&self) -> usize {
+        let free = lock(&self.free);
+        free.next as usize - free.list.len()
+    }
+
+    /// Whether no handle is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_found_until_released_and_never_alias_a_reused_slot() {
+        let t = Handles::new();
+        let a = t.insert(|o| o.ino = 11).unwrap();
+        let b = t.insert(|o| o.ino = 12).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get(a).unwrap().ino, 11);
+        t.get(a).unwrap().snapshot.extend_from_slice(b"MemTotal");
+        t.remove(a);
+        assert!(t.get(a).is_none(), "released");
+        // The slot is reused, under a new generation: the old handle stays dead, and the new
+        // file starts without the old one's snapshot.
+        let c = t.insert(|o| o.ino = 13).unwrap();
+        assert_eq!(c & 0xffff_ffff, a & 0xffff_ffff, "same slot");
+        assert_ne!(c, a);
+        assert!(t.get(a).is_none());
+        let open = t.get(c).unwrap();
+        assert_eq!(open.ino, 13);
+        assert!(open.snapshot.is_empty() && !open.has_snapshot);
+        drop(open);
+        t.remove(a);
+        assert!(t.get(c).is_some(), "a stale handle's release is ignored");
+        for bogus in [0, u64::MAX, 1 << 40, (CHUNKS * CHUNK) as u64 + 1] {
+            assert!(t.get(bogus).is_none(), "{bogus:#x}");
+            t.remove(bogus);
+        }
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn large_snapshot_buffers_are_not_kept() {
+        let t = Handles::new();
+        let a = t.insert(|_| {}).unwrap();
+        t.get(a).unwrap().snapshot = vec![0; 4 * KEEP_SNAPSHOT];
+        t.remove(a);
+        let b = t.insert(|_| {}).unwrap();
+        assert_eq!(t.get(b).unwrap().snapshot.capacity(), 0);
+        t.get(b).unwrap().snapshot.reserve(100);
+        t.remove(b);
+        let c = t.insert(|_| {}).unwrap();
+        assert!(
+            t.get(c).unwrap().snapshot.capacity() >= 100,
+            "small ones are"
+        );
+    }
+}
