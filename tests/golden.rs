@@ -299,6 +299,13 @@ fn root_only_host_files_stay_root_only() {
     assert!(lx
         .open(1000, "/sys/devices/system/cpu/public", libc::O_RDONLY)
         .is_ok());
+    // A mirrored file's answer depends on the caller and the host file's mode: the host must
+    // ask every time. A generated file's does not: the host may keep it.
+    let independent = lxcfs_abi::open_flags::CALLER_INDEPENDENT;
+    let public = lx.open(1000, "/sys/devices/system/cpu/public", libc::O_RDONLY);
+    assert_eq!(public.unwrap().flags & independent, 0);
+    let meminfo = lx.open(1000, "/proc/meminfo", libc::O_RDONLY).unwrap();
+    assert_eq!(meminfo.flags & independent, independent);
 }
 
 #[test]

@@ -76,6 +76,11 @@ pub mod open_flags {
     pub const DIRECT_IO: u32 = 1 << 0;
     /// The file accepts PSI trigger writes (a `proc/pressure/*` file with `--enable-psi-poll`).
     pub const PSI_TRIGGER: u32 = 1 << 1;
+    /// This reply holds for every open of the same path with the same access mode
+    /// (`O_ACCMODE`), whoever opens it, for as long as this library serves (until a reload):
+    /// the host may answer such opens itself with the same flags. Hosts that do not know the
+    /// bit ignore it.
+    pub const CALLER_INDEPENDENT: u32 = 1 << 2;
 }
 
 /// Log levels passed to [`HostApi::log`]; same order as `tracing::Level`.

@@ -243,6 +243,11 @@ impl Lxcfs {
         if psi {
             flags |= lxcfs_abi::open_flags::PSI_TRIGGER;
         }
+        // Mirrored `/sys` files follow the host file's mode and the caller's uid; everything
+        // else depends on the path and the access mode only.
+        if !matches!(node, Node::SysCpu(_)) {
+            flags |= lxcfs_abi::open_flags::CALLER_INDEPENDENT;
+        }
         Ok(OpenReply { flags, reserved: 0 })
     }
 

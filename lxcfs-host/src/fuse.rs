@@ -13,7 +13,8 @@
 //! together within one pass, and tools that keep the file open and read it again from the
 //! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
-//! filesystem. Renders of one open file are serialized, and a read waits for a render of its
+//! filesystem: a read-only open of a file whose answer the library marked
+//! caller-independent is answered from the inode table without a library call. Renders of one open file are serialized, and a read waits for a render of its
 //! file in progress, so that threads sharing a descriptor cannot mix two renders either.
 
 use std::cell::RefCell;
@@ -262,6 +263,13 @@ impl Filesystem for LxcfsFs {
         let Some(path) = self.shared.inodes.path(ino.0) else {
             return reply.error(Errno::ENOENT);
         };
+        let read_only = flags.0 & libc::O_ACCMODE == libc::O_RDONLY;
+        if read_only {
+            let serving = self.shared.plugin.serving();
+            if let Some(f) = self.shared.inodes.kept_open(ino.0, serving) {
+                return opened(&self.shared, ino, f, reply);
+            }
+        }
         let c = caller(req);
         self.run(move |lib, sh| {
             let mut out = OpenReply::default();
@@ -278,18 +286,10 @@ impl Filesystem for LxcfsFs {
             if rc < 0 {
                 return reply.error(errno(rc));
             }
-            let psi_capable = out.flags & open_flags::PSI_TRIGGER != 0;
-            let Some(fh) = sh.handles.insert(|h| {
-                h.ino = ino.0;
-                h.psi_capable = psi_capable;
-            }) else {
-                return reply.error(Errno::from_i32(libc::ENFILE));
-            };
-            let mut f = FopenFlags::FOPEN_NOFLUSH;
-            if out.flags & open_flags::DIRECT_IO != 0 {
-                f |= FopenFlags::FOPEN_DIRECT_IO;
+            if read_only && out.flags & open_flags::CALLER_INDEPENDENT != 0 {
+                sh.inodes.keep_open(ino.0, lib.generation(), out.flags);
             }
-            reply.opened(FileHandle(fh), f);
+            opened(sh, ino, out.flags, reply);
         });
     }
 
@@ -744,6 +744,23 @@ impl Filesystem for LxcfsFs {
             }
         }
     }
+}
+
+/// Answers an open the library allowed with [`open_flags`] `flags`: a new handle, with the
+/// page cache bypassed when the library asks for it.
+fn opened(sh: &Shared, ino: INodeNo, flags: u32, reply: ReplyOpen) {
+    let psi_capable = flags & open_flags::PSI_TRIGGER != 0;
+    let Some(fh) = sh.handles.insert(|h| {
+        h.ino = ino.0;
+        h.psi_capable = psi_capable;
+    }) else {
+        return reply.error(Errno::from_i32(libc::ENFILE));
+    };
+    let mut f = FopenFlags::FOPEN_NOFLUSH;
+    if flags & open_flags::DIRECT_IO != 0 {
+        f |= FopenFlags::FOPEN_DIRECT_IO;
+    }
+    reply.opened(FileHandle(fh), f);
 }
 
 /// `content[offset..offset+size]`, clamped.

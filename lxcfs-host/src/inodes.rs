@@ -6,8 +6,14 @@
 //! shared counter: paths live in chunks that are filled once and never change or move, so a
 //! path is borrowed from the table for as long as the table lives. Only giving a path its
 //! number (after a successful lookup, a few times per file) takes the write lock.
+//!
+//! Each inode also keeps the library's answer to the last read-only open of it when the
+//! library marked that answer [`lxcfs_abi::open_flags::CALLER_INDEPENDENT`], with the number
+//! of the library generation that gave it, so that the next read-only opens are answered
+//! without a library call for as long as that generation serves.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 /// Paths per chunk.
@@ -16,8 +22,16 @@ const CHUNK: usize = 1024;
 /// Chunks (so at most `CHUNKS × CHUNK` = 1,048,576 inodes).
 const CHUNKS: usize = 1024;
 
-/// A chunk of [`CHUNK`] paths, each set once.
-type Chunk = Box<[OnceLock<Box<str>>]>;
+/// One inode: its path and the read-only open answer kept for it.
+#[derive(Debug)]
+struct Entry {
+    path: Box<str>,
+    /// `generation << 32 | open flags` of the kept answer; 0 for none.
+    open_ro: AtomicU64,
+}
+
+/// A chunk of [`CHUNK`] inodes, each set once.
+type Chunk = Box<[OnceLock<Entry>]>;
 
 /// Path ↔ inode table. Inode 1 is `/`; numbers are never reused.
 #[derive(Debug)]
@@ -46,14 +60,36 @@ impl Inodes {
         t
     }
 
-    fn slot(&self, index: usize) -> Option<&OnceLock<Box<str>>> {
-        self.paths.get(index / CHUNK)?.get()?.get(index % CHUNK)
+    fn entry(&self, ino: u64) -> Option<&Entry> {
+        let index = usize::try_from(ino.checked_sub(1)?).ok()?;
+        self.paths
+            .get(index / CHUNK)?
+            .get()?
+            .get(index % CHUNK)?
+            .get()
     }
 
     /// The path of `ino`; `None` for a number never handed out.
     pub fn path(&self, ino: u64) -> Option<&str> {
-        let index = usize::try_from(ino.checked_sub(1)?).ok()?;
-        self.slot(index)?.get().map(|p| &**p)
+        self.entry(ino).map(|e| &*e.path)
+    }
+
+    /// The open flags library generation `generation` answered for a read-only open of `ino`
+    /// and marked caller-independent ([`Inodes::keep_open`]); `None` when there is no such
+    /// answer (none kept, or kept from another generation).
+    pub fn kept_open(&self, ino: u64, generation: u64) -> Option<u32> {
+        let kept = self.entry(ino)?.open_ro.load(Ordering::Relaxed);
+        (kept != 0 && kept >> 32 == generation & u64::from(u32::MAX)).then_some(kept as u32)
+    }
+
+    /// Keeps `flags`, library generation `generation`'s caller-independent answer to a
+    /// read-only open of `ino`.
+    pub fn keep_open(&self, ino: u64, generation: u64, flags: u32) {
+        if let Some(e) = self.entry(ino) {
+            let g = generation & u64::from(u32::MAX);
+            e.open_ro
+                .store(g << 32 | u64::from(flags), Ordering::Relaxed);
+        }
     }
 
     /// The inode of `path`, allocating one on first sight; `None` when the table is full
@@ -76,7 +112,11 @@ impl Inodes {
                 .into_boxed_slice()
         });
         // Numbers are handed out in order under the write lock, so this slot is empty.
-        chunk[index % CHUNK].set(path.into()).ok()?;
+        let entry = Entry {
+            path: path.into(),
+            open_ro: AtomicU64::new(0),
+        };
+        chunk[index % CHUNK].set(entry).ok()?;
         let ino = index as u64 + 1;
         by_path.insert(path.into(), ino);
         Some(ino)
@@ -110,6 +150,22 @@ mod tests {
         assert_eq!(t.path(u64::MAX), None);
         assert_eq!(child("/", "proc"), "/proc");
         assert_eq!(child("/proc", "meminfo"), "/proc/meminfo");
+    }
+
+    #[test]
+    fn a_kept_open_answer_holds_for_its_generation_only() {
+        let t = Inodes::new();
+        let ino = t.ino("/proc/meminfo").unwrap();
+        assert_eq!(t.kept_open(ino, 1), None);
+        t.keep_open(ino, 1, 0b101);
+        assert_eq!(t.kept_open(ino, 1), Some(0b101));
+        assert_eq!(t.kept_open(ino, 2), None, "after a reload");
+        assert_eq!(t.kept_open(ino + 1, 1), None, "another inode");
+        t.keep_open(ino, 2, 0b001);
+        assert_eq!(t.kept_open(ino, 1), None);
+        assert_eq!(t.kept_open(ino, 2), Some(0b001));
+        t.keep_open(999, 2, 1);
+        assert_eq!(t.kept_open(999, 2), None, "unknown inodes keep nothing");
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub struct LibraryInfo {
 pub struct Lib {
     vt: *const LibVTable,
     state: *mut c_void,
+    generation: u64,
 }
 
 // SAFETY: `Lib` is only handed to calls made under the generation's read lock (event-loop
@@ -175,6 +176,11 @@ impl Lib {
     /// The library's state pointer.
     pub fn state(&self) -> *mut c_void {
         self.state
+    }
+
+    /// Number of the generation this library belongs to (1 is the library loaded at start).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
@@ -403,6 +409,9 @@ pub struct Plugin {
     options: InitOptions,
     workers: usize,
     generation: AtomicU64,
+    /// Number of the generation in `current`, 0 while none is (changed with `current`, under
+    /// its write lock).
+    serving: AtomicU64,
     virtualize: AtomicBool,
     /// Files whose images could not be unloaded (their descriptors are leaked).
     leaked: Mutex<Vec<FileId>>,
@@ -577,6 +586,7 @@ impl Plugin {
             options,
             workers: workers.max(1),
             generation: AtomicU64::new(0),
+            serving: AtomicU64::new(0),
             virtualize: AtomicBool::new(true),
             leaked: Mutex::new(Vec::new()),
         };
@@ -587,7 +597,10 @@ impl Plugin {
             g.info.build_id,
             g.info.path.display()
         );
-        *plugin.current.write().unwrap_or_else(|e| e.into_inner()) = Some(g);
+        plugin.install(
+            &mut plugin.current.write().unwrap_or_else(|e| e.into_inner()),
+            Some(g),
+        );
         Ok(plugin)
     }
 
@@ -616,6 +629,21 @@ impl Plugin {
             Some(q) => q.push(job),
             None => Err(job),
         }
+    }
+
+    /// Makes `g` the current generation (under `current`'s write lock, which `slot` is the
+    /// inside of) and returns the one it replaces.
+    fn install(&self, slot: &mut Option<Generation>, g: Option<Generation>) -> Option<Generation> {
+        self.serving
+            .store(g.as_ref().map_or(0, |g| g.number), Ordering::Release);
+        std::mem::replace(slot, g)
+    }
+
+    /// Number of the generation serving now; 0 while none is (at a reload, or after a
+    /// failed one). Read without a lock: a value read just before a reload begins may be the
+    /// old generation's.
+    pub fn serving(&self) -> u64 {
+        self.serving.load(Ordering::Acquire)
     }
 
     /// Runs `f` with the current generation's library on the calling thread, holding the
@@ -717,11 +745,12 @@ impl Plugin {
                 return Err(err);
             }
         };
+        let number = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let lib = Lib {
             vt: loaded.image.vt,
             state: loaded.state as *mut c_void,
+            generation: number,
         };
-        let number = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let queue = Arc::new(JobQueue::default());
         let mut workers = Vec::with_capacity(self.workers);
         let mut spawn_error = None;
@@ -886,7 +915,7 @@ impl Plugin {
         let probed = Instant::now();
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
-        let Some(old) = guard.take() else {
+        let Some(old) = self.install(&mut guard, None) else {
             // Nothing was loaded (an earlier reload failed completely): just load.
             let g = self
                 .start_generation(file, &[])
@@ -906,7 +935,7 @@ impl Plugin {
                 old_unloaded: true,
                 pause: started.elapsed(),
             };
-            *guard = Some(g);
+            self.install(&mut guard, Some(g));
             return Ok(report);
         };
         let old_info = old.info.clone();
@@ -955,7 +984,7 @@ impl Plugin {
                     old_unloaded: unloaded,
                     pause: started.elapsed(),
                 };
-                *guard = Some(g);
+                self.install(&mut guard, Some(g));
                 Ok(report)
             }
             Err(cause) => {
@@ -963,7 +992,7 @@ impl Plugin {
                 let serving = match self.start_generation(old_file, &saved) {
                     Ok(g) => {
                         let info = g.info.clone();
-                        *guard = Some(g);
+                        self.install(&mut guard, Some(g));
                         Some(info)
                     }
                     Err(e2) => {
@@ -983,7 +1012,7 @@ impl Plugin {
     /// Stops the current generation (at exit). Later submissions fail.
     pub fn shutdown(&self) {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(g) = guard.take() {
+        if let Some(g) = self.install(&mut guard, None) {
             let stopped = Self::stop_generation(g);
             stopped.file.retire(stopped.unloaded, &self.leaked);
         }
