@@ -24,7 +24,7 @@
 //! recycled by a process of another container is never taken for the old caller.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use lxcfs_formats::pid;
@@ -159,8 +159,9 @@ pub fn pidfd_alive(fd: &OwnedFd) -> bool {
 pub struct Resolver {
     own_pidns: Option<u64>,
     /// The caller table and the per-namespace entries, under one lock: a request served from
-    /// the render cache takes it once.
-    table: Mutex<Table>,
+    /// the render cache takes it once, for reading, so that requests on several event-loop
+    /// threads are served at once; only new callers and new renders take it for writing.
+    table: RwLock<Table>,
     /// [`MAX_CALLERS`] within the descriptor limit.
     max_callers: usize,
     /// [`MAX_CACHE`] within the descriptor limit.
@@ -237,7 +238,7 @@ impl Resolver {
         let limit = usize::try_from(fd_limit()).unwrap_or(usize::MAX);
         Resolver {
             own_pidns,
-            table: Mutex::new(Table::default()),
+            table: RwLock::new(Table::default()),
             max_callers: MAX_CALLERS.min(limit / 8).max(1),
             max_inits: MAX_CACHE.min(limit / 4).max(1),
         }
@@ -257,12 +258,12 @@ impl Resolver {
         if !fs.is_real_root() {
             return ns_inode(fs, tid);
         }
-        if let Some(pidns) = self.table.lock().ok()?.callers.live(tid) {
+        if let Some(pidns) = self.table.read().ok()?.callers.live(tid) {
             return Some(pidns);
         }
         let pidfd = pidfd_open_thread(tid);
         let pidns = ns_inode(fs, tid)?;
-        let Ok(mut table) = self.table.lock() else {
+        let Ok(mut table) = self.table.write() else {
             return Some(pidns);
         };
         let callers = &mut table.callers;
@@ -285,7 +286,7 @@ impl Resolver {
     /// Number of cached callers (thread ids with a pidfd).
     pub fn cached_callers(&self) -> usize {
         self.table
-            .lock()
+            .read()
             .map(|t| t.callers.by_tid.len())
             .unwrap_or(0)
     }
@@ -308,7 +309,7 @@ impl Resolver {
         path: &str,
         ttl: Duration,
     ) -> Option<Arc<[u8]>> {
-        let table = self.table.lock().ok()?;
+        let table = self.table.read().ok()?;
         table.inits.rendered(fs, pidns, path, ttl).cloned()
     }
 
@@ -332,7 +333,7 @@ impl Resolver {
         T: FnOnce(&Arc<[u8]>) -> R,
     {
         let known = if fs.is_real_root() {
-            match self.table.lock() {
+            match self.table.read() {
                 Ok(table) => match table.callers.live(tid) {
                     Some(pidns) => match table.inits.rendered(fs, pidns, path, ttl) {
                         Some(bytes) => return Ok(take(bytes)),
@@ -348,7 +349,7 @@ impl Resolver {
         let Some(pidns) = known.or_else(|| self.pidns_of(fs, tid)) else {
             return Err((None, take));
         };
-        let Ok(table) = self.table.lock() else {
+        let Ok(table) = self.table.read() else {
             return Err((Some(pidns), take));
         };
         match table.inits.rendered(fs, pidns, path, ttl) {
@@ -374,7 +375,7 @@ impl Resolver {
         bytes: Arc<[u8]>,
         ttl: Duration,
     ) {
-        let Ok(mut table) = self.table.lock() else {
+        let Ok(mut table) = self.table.write() else {
             return;
         };
         let cache = &mut table.inits;
@@ -439,14 +440,14 @@ impl Resolver {
 
     /// Number of cached pid namespaces.
     pub fn cached(&self) -> usize {
-        self.table.lock().map(|t| t.inits.by_ns.len()).unwrap_or(0)
+        self.table.read().map(|t| t.inits.by_ns.len()).unwrap_or(0)
     }
 
     /// The init of pid namespace `pidns` (found from `tid`) and its start time.
     fn init_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> Option<(u32, u64)> {
         if let Some(found) = self
             .table
-            .lock()
+            .read()
             .ok()?
             .inits
             .by_ns
@@ -468,7 +469,7 @@ impl Resolver {
         if ns_inode(fs, init) != Some(pidns) {
             return None;
         }
-        if let Ok(mut table) = self.table.lock() {
+        if let Ok(mut table) = self.table.write() {
             let cache = &mut table.inits;
             if cache.by_ns.len() >= self.max_inits {
                 cache.by_ns.clear();

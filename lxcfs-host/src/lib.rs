@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod fuse;
+pub mod gate;
 pub mod handles;
 pub mod inodes;
 pub mod loadavg;

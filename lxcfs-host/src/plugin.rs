@@ -64,6 +64,8 @@ use std::time::{Duration, Instant};
 use libloading::os::unix::Library;
 use lxcfs_abi::{Bytes, HostApi, LibVTable, Options, VecSink, ABI_VERSION, ENTRY_SYMBOL};
 
+use crate::gate::Gate;
+
 /// Why a library could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -405,6 +407,9 @@ pub struct InitOptions {
 /// The loaded library, its generations and the job queue.
 pub struct Plugin {
     current: RwLock<Option<Generation>>,
+    /// The current generation's library for calls on event-loop threads: closed (and
+    /// drained) whenever `current` changes, so that a reload also waits for those calls.
+    gate: Gate<Lib>,
     path: PathBuf,
     options: InitOptions,
     workers: usize,
@@ -582,6 +587,7 @@ impl Plugin {
     pub fn load(path: &Path, options: InitOptions, workers: usize) -> Result<Plugin, LoadError> {
         let plugin = Plugin {
             current: RwLock::new(None),
+            gate: Gate::new(),
             path: path.to_path_buf(),
             options,
             workers: workers.max(1),
@@ -633,10 +639,19 @@ impl Plugin {
 
     /// Makes `g` the current generation (under `current`'s write lock, which `slot` is the
     /// inside of) and returns the one it replaces.
+    /// The gate is closed, and every call inside it finished, before the old generation is
+    /// handed back; it opens again only with a new library, so calls made meanwhile wait on
+    /// the generation lock (held by the caller) and run on the new library.
     fn install(&self, slot: &mut Option<Generation>, g: Option<Generation>) -> Option<Generation> {
+        let closed = self.gate.close();
         self.serving
             .store(g.as_ref().map_or(0, |g| g.number), Ordering::Release);
-        std::mem::replace(slot, g)
+        let lib = g.as_ref().map(|g| g.lib);
+        let old = std::mem::replace(slot, g);
+        if lib.is_some() {
+            closed.open(lib);
+        }
+        old
     }
 
     /// Number of the generation serving now; 0 while none is (at a reload, or after a
@@ -647,12 +662,21 @@ impl Plugin {
     }
 
     /// Runs `f` with the current generation's library on the calling thread, holding the
-    /// generation (a reload waits until `f` returns). `None` when no library is loaded or `f`
-    /// panicked.
+    /// generation (a reload waits until `f` returns): inside the gate, which costs no write to
+    /// memory other threads write, or, while a reload has it closed, under the generation's
+    /// read lock. `None` when no library is loaded or `f` panicked.
     pub fn with_lib<T>(&self, f: impl FnOnce(&Lib) -> T) -> Option<T> {
-        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        let lib = guard.as_ref()?.lib;
-        catch_unwind(AssertUnwindSafe(|| f(&lib))).ok()
+        let run = |lib: Option<Lib>| -> Option<T> {
+            let lib = lib?;
+            catch_unwind(AssertUnwindSafe(|| f(&lib))).ok()
+        };
+        match self.gate.enter(run) {
+            Ok(r) => r,
+            Err(run) => {
+                let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+                run(guard.as_ref().map(|g| g.lib))
+            }
+        }
     }
 
     /// Sets the virtualization switch (SIGUSR2) for the current and future generations.
