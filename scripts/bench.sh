@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks lxcfs:   sudo ./scripts/bench.sh
 #
-# Runs in one go on one machine (about 5-6 minutes on 2 CPUs, plus the build):
+# Runs in one go on one machine (about 12 minutes on 2 CPUs, plus the build):
 #   1. installs Debian's `lxcfs` package (the C original) when it is missing, without letting
 #      the package start a service on /var/lib/lxcfs;
 #   2. builds `cargo build --release -p lxcfs-host -p liblxcfs -p lxcfs-bench` and copies the
@@ -196,7 +196,18 @@ if [ "$mode" = run ]; then
         echo
     } >"$report.head"
     # The reload pause: the team's reload-bench when it is there (the harness then skips its
-    # own reload phase; `--reloads N` on the command line turns it back on).
+    # own reload phase), with `--reloads N` from the command line (default 100; 0 skips it).
+    rb_reloads=100
+    harness_rest=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = --reloads ] && [ $# -ge 2 ]; then
+            rb_reloads=$2
+            shift 2
+        else
+            harness_rest+=("$1")
+            shift
+        fi
+    done
     use_rb=0
     if [ -f "$root/tests/src/bin/reload-bench.rs" ]; then
         if cargo build --release -q -p lxcfs-tests --bin reload-bench; then
@@ -208,26 +219,30 @@ if [ "$mode" = run ]; then
             log "warning: reload-bench does not build; the harness measures the reload pause"
         fi
     fi
-    harness_args=()
+    harness_args=(--reloads "$rb_reloads")
     [ "$use_rb" = 1 ] && harness_args=(--reloads 0)
-    run_bg "$bin/lxcfs-bench" run "${common[@]}" --report "$report.body" "${harness_args[@]}" "$@" ||
-        die "the harness failed"
-    if [ "$use_rb" = 1 ]; then
-        log "measuring the reload pause with reload-bench (100 reloads)"
+    run_bg "$bin/lxcfs-bench" run "${common[@]}" --report "$report.body" "${harness_args[@]}" \
+        ${harness_rest[@]+"${harness_rest[@]}"} || die "the harness failed"
+    if [ "$use_rb" = 1 ] && [ "$rb_reloads" != 0 ]; then
+        log "measuring the reload pause with reload-bench ($rb_reloads reloads)"
+        body_size=$(stat -c %s "$report.body")
         {
             echo
-            echo "## Reload pause (tests/src/bin/reload-bench: 100 reloads, rm + cp + SIGUSR1)"
+            echo "## Reload pause (tests/src/bin/reload-bench: $rb_reloads reloads, rm + cp + SIGUSR1)"
             echo
             echo '```'
         } >>"$report.body"
-        "$bin/reload-bench" --reloads 100 >>"$report.body" 2>&1 &
+        # The daemon and library the harness measured (private copies), not the shared target's.
+        "$bin/reload-bench" --reloads "$rb_reloads" --lxcfs "$bin/lxcfs" \
+            --library "$bin/liblxcfs.so" >>"$report.body" 2>&1 &
         rb_pid=$!
         rb_rc=0
         wait "$rb_pid" || rb_rc=$?
         rb_pid=
         echo '```' >>"$report.body"
         [ "$rb_rc" = 0 ] || log "warning: reload-bench exited with $rb_rc (its output is in the report)"
-        cat "$report.body"
+        # The harness printed the rest already.
+        tail -c +"$((body_size + 1))" "$report.body"
     fi
     cat "$report.head" "$report.body" >"$report"
     rm -f "$report.head" "$report.body"

@@ -1,12 +1,13 @@
 //! Benchmark of the live-upgrade pause, and the reader process of the reload tests.
 //!
 //! ```text
-//! cargo run --release -p lxcfs-tests --bin reload-bench [-- --reloads N --readers N --gap-ms N]
+//! cargo run --release -p lxcfs-tests --bin reload-bench [-- --reloads N --readers N --gap-ms N
+//!     --lxcfs PATH --library PATH]
 //! reload-bench reader <mountpoint> [--slow-us N]
 //! ```
 //!
-//! **Benchmark** (no arguments, as root with /dev/fuse): builds the release daemon and library,
-//! installs the library in a temporary directory, starts the daemon on a temporary mount, starts
+//! **Benchmark** (no arguments, as root with /dev/fuse): builds the release daemon and library
+//! (or takes the ones `--lxcfs` and `--library` name, both or neither), installs the library in a temporary directory, starts the daemon on a temporary mount, starts
 //! reader processes, then performs N reloads the way an operator does (`rm` the installed
 //! library, `cp` it back, `kill -USR1`), waiting for the daemon's "reloaded" log line each time.
 //! It reports, over the reloads, the pause the daemon logs (write lock held: submissions
@@ -64,7 +65,8 @@ fn main() {
     std::process::exit(code);
 }
 
-const USAGE: &str = "usage: reload-bench [--reloads N] [--readers N] [--gap-ms N]\n       \
+const USAGE: &str = "usage: reload-bench [--reloads N] [--readers N] [--gap-ms N] [--lxcfs PATH \
+                     --library PATH]\n       \
                      reload-bench reader <mountpoint> [--slow-us N]";
 
 /// The value after `--name` in `args`, parsed, or `default`.
@@ -552,7 +554,24 @@ fn bench_main(args: &[String]) -> i32 {
     let readers: usize = flag(args, "--readers", 4);
     let gap = Duration::from_millis(flag(args, "--gap-ms", 50));
     let verbose = args.iter().any(|a| a == "-v");
-    let (shared_lxcfs, shared_lib) = build_release();
+    let given: Option<PathBuf> = args
+        .iter()
+        .position(|a| a == "--lxcfs")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let given_lib: Option<PathBuf> = args
+        .iter()
+        .position(|a| a == "--library")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let (shared_lxcfs, shared_lib) = match (given, given_lib) {
+        (Some(d), Some(l)) => (d, l),
+        (None, None) => build_release(),
+        _ => {
+            eprintln!("--lxcfs and --library go together\n{USAGE}");
+            return 2;
+        }
+    };
     // Private copies: others build into the shared target directory, and a rebuild must not
     // change what runs or what is installed halfway through.
     let dir = lxcfs_testkit::TempDir::new("reload-bench");
@@ -635,7 +654,7 @@ fn bench_main(args: &[String]) -> i32 {
     }
     println!("{}", summary("daemon-logged pause", &mut pauses));
     println!(
-        "{} ({below} windows had no read of 1 ms or more; counted as 0)",
+        "{} (a window in which no read took 1 ms or more counts as 0; there were {below})",
         summary("longest read overlapping a reload", &mut window_max)
     );
     if verbose {

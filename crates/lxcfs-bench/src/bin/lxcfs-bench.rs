@@ -528,10 +528,21 @@ fn run(args: RunArgs) -> io::Result<String> {
     // runs right after the same neighbour); the table shows medians over the rounds.
     let _ = writeln!(
         out,
-        "\n## Throughput and latency (open → read to EOF → close; {} rounds of {:.1} s per cell \
+        "\n## Throughput and latency (open → read to EOF → close; {} round{} of {:.1} s per cell \
          after {:.1} s warm-up; medians over the rounds)\n",
-        args.rounds, args.duration, args.warmup
+        args.rounds,
+        if args.rounds == 1 { "" } else { "s" },
+        args.duration,
+        args.warmup
     );
+    if args.rounds < 3 {
+        let _ = writeln!(
+            out,
+            "**Fewer than three rounds: a cell on a shared or virtual machine varies by 2× or \
+             more between rounds, so the ✓/✗ marks below say little; use the default five \
+             rounds to judge the targets.**\n"
+        );
+    }
     let rows: Vec<(String, usize)> = args
         .files
         .iter()
@@ -818,14 +829,16 @@ fn run(args: RunArgs) -> io::Result<String> {
         );
         let _ = writeln!(
             out,
-            "\n{} reader operations, {errs} errors; old image still mapped after {pinned} of the \
-             reloads.",
-            all.len()
+            "\n{} reader operations, {errs} errors; the old library image stayed in memory after \
+             {pinned} of {} reloads (0: every old image was unloaded).",
+            all.len(),
+            args.reloads
         );
     }
     let _ = writeln!(
         out,
-        "\nTotal benchmark time {:.0} s; load average at the end: {}.",
+        "\nHarness time {:.0} s (without the build and a separate reload-bench); load average at \
+         the end: {}.",
         started.elapsed().as_secs_f64(),
         machine::loadavg()
     );
