@@ -906,6 +906,97 @@ fn an_armed_psi_trigger_survives_a_reload() {
     println!("psi: event {event} s after the reload");
 }
 
+/// A trigger write whose check is slow (`LXCFS_TEST_PSI_DELAY_MS` in the variant library), a
+/// reload that must wait for it, and a read of the same open file issued while the reload
+/// waits: the read holds the file's slot and waits for the reload, so the write must not need
+/// that slot before it leaves the library. Prints `ready`, then `read ok`, then `write ok`.
+const PSI_RACE_PY: &str = r#"
+import os, sys, threading, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+res = {}
+def arm():
+    try:
+        os.write(fd, b"some 150000 1000000")
+        res["write"] = "ok"
+    except OSError as e:
+        res["write"] = e.strerror
+w = threading.Thread(target=arm)
+w.start()
+time.sleep(0.3)
+print("ready", flush=True)
+sys.stdin.readline()
+time.sleep(0.3)
+try:
+    os.pread(fd, 4096, 0)
+    print("read ok", flush=True)
+except OSError as e:
+    print("read", e.strerror, flush=True)
+w.join()
+print("write", res.get("write"), flush=True)
+"#;
+
+#[test]
+fn a_read_and_a_trigger_write_on_one_file_do_not_deadlock_a_reload() {
+    let (b, v, _snapshot) = snapshot();
+    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_PSI_DELAY_MS", "1500")]);
+    let inst = Installed::new(&v);
+    let d = Daemon::start_with(&wrapper.path, &inst.path, &["--enable-psi-poll"]);
+    let cg = Cgroup::new(&unique("psi-race"), &["unified"]);
+    let tmp = TempDir::new("reload-psi-race");
+    let script = tmp.path().join("race.py");
+    std::fs::write(&script, PSI_RACE_PY).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} && exec python3 {} {}",
+            cg.enter_script(),
+            script.display(),
+            d.path("proc/pressure/cpu").display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let _kill = KillOnDrop(child.id());
+    let mut stdin = child.stdin.take().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no `{what}` line within 20 s: the daemon is stuck; log:\n{}",
+                    d.log_text()
+                )
+            })
+    };
+    assert_eq!(next("ready"), "ready");
+    // The write is inside the library for 1.5 s: the reload waits for it, and the read below
+    // comes while it waits.
+    inst.install(&v);
+    d.signal(Signal::SIGUSR1);
+    writeln!(stdin, "go").unwrap();
+    assert_eq!(next("read"), "read ok");
+    assert_eq!(next("write"), "write ok");
+    let _ = child.wait();
+    let line = reload(&d);
+    assert_reloaded(&d, &line, &variant_version());
+    assert_eq!(
+        outcomes(&d.log_text()).len(),
+        2,
+        "both reloads finished: {}",
+        d.log_text()
+    );
+}
+
 #[test]
 fn an_image_that_stays_in_memory_is_reported_and_the_new_code_runs() {
     let (b, v, _snapshot) = snapshot();

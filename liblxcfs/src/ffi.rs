@@ -396,6 +396,15 @@ unsafe extern "C" fn psi_trigger(
         ) else {
             return -libc::EINVAL;
         };
+        // Test hook: a trigger check that takes this many milliseconds, so that a test can
+        // reload while a trigger write is inside the library.
+        #[cfg(feature = "test-hooks")]
+        if let Some(ms) = std::env::var("LXCFS_TEST_PSI_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         match crate::proc::pressure::trigger(lx, caller.tid, path, data) {
             Ok((file, text)) => {
                 SinkWriter::new(target).push(file.as_bytes());

@@ -61,12 +61,18 @@ impl HostFs {
     /// # Errors
     /// The `io::Error` of open/read.
     pub fn read_bytes(&self, abs: &str) -> io::Result<Vec<u8>> {
-        // Not `std::fs::read`: its size hint costs a statx, and procfs and cgroupfs report
-        // size 0 anyway, which makes it start with tiny reads. A page-sized buffer takes most
-        // of these files in one read (`read_to_end` reads into its spare capacity without
-        // zeroing it, and grows it for longer files).
+        // Not `std::fs::read`, nor `File::read_to_end`: their size hint costs a statx and an
+        // lseek, and procfs and cgroupfs report size 0 anyway. Through a reader that only
+        // reads, `read_to_end` reads into the spare capacity of a page-sized buffer without
+        // zeroing it (most of these files fit in one read), then once more to see EOF.
         use std::io::Read;
-        let mut f = std::fs::File::open(self.path(abs))?;
+        struct Plain(std::fs::File);
+        impl Read for Plain {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        let mut f = Plain(std::fs::File::open(self.path(abs))?);
         let mut buf = Vec::with_capacity(READ_CHUNK);
         f.read_to_end(&mut buf)?;
         Ok(buf)

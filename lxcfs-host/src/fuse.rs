@@ -107,6 +107,11 @@ impl LxcfsFs {
     /// Runs `f` with the current library on this event-loop thread (a reload waits for it).
     /// When no library is loaded, or `f` panics, the reply `f` owns is dropped unsent, which
     /// answers EIO.
+    ///
+    /// Lock order: a read holds its open file's slot while it calls the library, and a reload
+    /// holds the generation lock while it waits for calls to leave; so nothing run here may
+    /// wait for the slot of an open file (a fresh slot from [`Handles::insert`] is free, and
+    /// no reader holds it).
     fn run(&self, f: impl FnOnce(&Lib, &Shared)) {
         let shared = &self.shared;
         if shared.plugin.with_lib(|lib| f(lib, shared)).is_none() {
@@ -394,10 +399,12 @@ impl Filesystem for LxcfsFs {
         if offset != 0 || data.is_empty() {
             return reply.error(Errno::EINVAL);
         }
-        self.run(move |lib, sh| {
+        // The library checks the trigger inside the gate; arming it and recording it in the
+        // slot happen after leaving the gate (see `run` on lock order).
+        let checked = self.shared.plugin.with_lib(|lib| {
             let (mut target, mut text) = (VecSink::new(), VecSink::new());
             let (ts, xs) = (target.sink(), text.sink());
-            // SAFETY: called under the generation's read lock; sinks and slices alive for the call.
+            // SAFETY: called inside the generation's gate; sinks and slices alive for the call.
             let rc = unsafe {
                 (lib.vtable().psi_trigger)(
                     lib.state(),
@@ -408,26 +415,31 @@ impl Filesystem for LxcfsFs {
                     &xs,
                 )
             };
-            if rc < 0 {
-                return reply.error(errno(rc));
-            }
-            let target = String::from_utf8_lossy(&target.into_inner()).into_owned();
-            let text = String::from_utf8_lossy(&text.into_inner()).into_owned();
-            match Trigger::arm(&target, &text) {
-                Ok(t) => match sh.handles.get(fh.0).as_deref_mut() {
-                    Some(h) if h.trigger.is_none() => {
-                        h.trigger = Some(Arc::new(t));
-                        reply.written(data.len() as u32);
-                    }
-                    Some(_) => reply.error(Errno::EBUSY),
-                    None => reply.error(Errno::EBADF),
-                },
-                Err(e) => {
-                    tracing::warn!("PSI trigger on {target}: {e}");
-                    reply.error(Errno::from(e))
-                }
-            }
+            (rc, target.into_inner(), text.into_inner())
         });
+        let Some((rc, target, text)) = checked else {
+            tracing::error!("no library loaded; answering EIO");
+            return reply.error(Errno::EIO);
+        };
+        if rc < 0 {
+            return reply.error(errno(rc));
+        }
+        let target = String::from_utf8_lossy(&target).into_owned();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        match Trigger::arm(&target, &text) {
+            Ok(t) => match self.shared.handles.get(fh.0).as_deref_mut() {
+                Some(h) if h.trigger.is_none() => {
+                    h.trigger = Some(Arc::new(t));
+                    reply.written(data.len() as u32);
+                }
+                Some(_) => reply.error(Errno::EBUSY),
+                None => reply.error(Errno::EBADF),
+            },
+            Err(e) => {
+                tracing::warn!("PSI trigger on {target}: {e}");
+                reply.error(Errno::from(e))
+            }
+        }
     }
 
     fn flush(

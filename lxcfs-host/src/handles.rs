@@ -7,12 +7,15 @@
 //! trigger); a read touches that slot and nothing else of the table. Slots live in chunks that
 //! are allocated once and never moved or freed, so a handle is turned into its slot with two
 //! indexed loads. A slot and its snapshot buffer are reused after a release: opening and
-//! reading a file allocates nothing once the table has warmed up.
+//! reading a file allocates nothing once the table has warmed up. Released slots keep buffers
+//! of at most [`KEEP_SNAPSHOT`] bytes each and [`KEEP_TOTAL`] bytes together; beyond that a
+//! buffer is freed at release, so closing many files gives their memory back.
 //!
 //! A handle is `generation << 32 | index + 1`. The generation counts a slot's releases, so a
 //! stale or forged handle finds its slot's generation changed and gets `EBADF` instead of
 //! another file's state.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::psi::Trigger;
@@ -25,7 +28,10 @@ const CHUNKS: usize = 4096;
 
 /// A released slot keeps a snapshot buffer up to this capacity (bytes) for its next file;
 /// a larger one is freed. Most rendered files are 1-8 KiB.
-const KEEP_SNAPSHOT: usize = 16 * 1024;
+pub const KEEP_SNAPSHOT: usize = 16 * 1024;
+
+/// Capacity (bytes) of the snapshot buffers all released slots keep together.
+pub const KEEP_TOTAL: usize = 1024 * 1024;
 
 /// The state of one open file or directory. What a read uses comes first, so that it shares
 /// the slot lock's cache line.
@@ -52,16 +58,24 @@ pub struct Open {
 }
 
 impl Open {
-    /// Forgets the file, keeping a small snapshot buffer for the next one.
-    fn clear(&mut self) {
+    /// Forgets the file, keeping its snapshot buffer for the next one when it is small and
+    /// `kept` (the bytes released slots keep) stays within [`KEEP_TOTAL`].
+    fn clear(&mut self, kept: &AtomicUsize) {
         self.live = false;
         self.generation = self.generation.wrapping_add(1);
         self.ino = 0;
         self.has_snapshot = false;
-        if self.snapshot.capacity() > KEEP_SNAPSHOT {
-            self.snapshot = Vec::new();
-        } else {
+        let cap = self.snapshot.capacity();
+        let keep = cap <= KEEP_SNAPSHOT
+            && kept
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| {
+                    (k + cap <= KEEP_TOTAL).then_some(k + cap)
+                })
+                .is_ok();
+        if keep {
             self.snapshot.clear();
+        } else {
+            self.snapshot = Vec::new();
         }
         self.entries = Vec::new();
         self.psi_capable = false;
@@ -86,6 +100,8 @@ struct Free {
 pub struct Handles {
     chunks: Box<[OnceLock<Box<[Slot]>>]>,
     free: Mutex<Free>,
+    /// Capacity of the snapshot buffers released slots keep (at most [`KEEP_TOTAL`]).
+    kept: AtomicUsize,
 }
 
 impl Default for Handles {
@@ -105,6 +121,7 @@ impl Handles {
         Handles {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
             free: Mutex::default(),
+            kept: AtomicUsize::new(0),
         }
     }
 
@@ -134,6 +151,9 @@ impl Handles {
             }
         };
         let mut open = lock(&self.slot(index)?.0);
+        // The slot's kept buffer belongs to an open file again.
+        self.kept
+            .fetch_sub(open.snapshot.capacity(), Ordering::Relaxed);
         open.live = true;
         init(&mut open);
         Some(u64::from(open.generation) << 32 | (u64::from(index) + 1))
@@ -156,7 +176,7 @@ impl Handles {
             return;
         };
         let trigger = open.trigger.take();
-        open.clear();
+        open.clear(&self.kept);
         drop(open);
         drop(trigger);
         let index = (fh & u64::from(u32::MAX)) as u32 - 1;
@@ -167,6 +187,11 @@ impl Handles {
     pub fn len(&self) -> usize {
         let free = lock(&self.free);
         free.next as usize - free.list.len()
+    }
+
+    /// Capacity (bytes) of the snapshot buffers released slots keep for their next files.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
     }
 
     /// Whether no handle is open.
@@ -224,5 +249,28 @@ mod tests {
             t.get(c).unwrap().snapshot.capacity() >= 100,
             "small ones are"
         );
+        assert_eq!(t.kept_bytes(), 0, "a reused buffer is not counted as kept");
+    }
+
+    /// Closing many files gives their snapshot memory back beyond [`KEEP_TOTAL`].
+    #[test]
+    fn released_slots_keep_at_most_the_total() {
+        let t = Handles::new();
+        let n = 4 * KEEP_TOTAL / 4096;
+        let fhs: Vec<u64> = (0..n).map(|_| t.insert(|_| {}).unwrap()).collect();
+        for &fh in &fhs {
+            t.get(fh).unwrap().snapshot.extend_from_slice(&[7; 4000]);
+        }
+        for &fh in &fhs {
+            t.remove(fh);
+        }
+        assert!(t.kept_bytes() <= KEEP_TOTAL, "{}", t.kept_bytes());
+        assert!(t.kept_bytes() >= KEEP_TOTAL - 4096, "{}", t.kept_bytes());
+        let kept = (0..n)
+            .map(|_| t.insert(|_| {}).unwrap())
+            .filter(|&fh| t.get(fh).unwrap().snapshot.capacity() > 0)
+            .count();
+        assert!(kept <= KEEP_TOTAL / 4000, "{kept} buffers kept");
+        assert_eq!(t.kept_bytes(), 0);
     }
 }
