@@ -820,6 +820,28 @@ fn loadavg_and_cpu_view_history_survive_a_reload() {
 /// library meanwhile), then checks the handle: a second trigger write is refused (the trigger
 /// is still armed), poll(2) reports no error, and an event arrives while four busy loops
 /// stall each other in the cgroup.
+/// Starts `python3` running `script` inside cgroup `cg`, with the daemon's
+/// `proc/pressure/cpu` as its argument and stdin and stdout piped; the script's directory is
+/// removed when the returned `TempDir` drops.
+fn psi_python(d: &Daemon, cg: &Cgroup, script: &str) -> (Child, TempDir) {
+    let tmp = TempDir::new("reload-psi");
+    let path = tmp.path().join("psi.py");
+    std::fs::write(&path, script).unwrap();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} && exec python3 {} {}",
+            cg.enter_script(),
+            path.display(),
+            d.path("proc/pressure/cpu").display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    (child, tmp)
+}
+
 const PSI_PY: &str = r#"
 import errno, os, select, subprocess, sys, time
 p = sys.argv[1]
@@ -862,21 +884,7 @@ fn an_armed_psi_trigger_survives_a_reload() {
     let inst = Installed::new(&b.lib);
     let d = Daemon::start_with(&b.lxcfs, &inst.path, &["--enable-psi-poll"]);
     let cg = Cgroup::new(&unique("psi"), &["unified"]);
-    let tmp = TempDir::new("reload-psi");
-    let script = tmp.path().join("psi.py");
-    std::fs::write(&script, PSI_PY).unwrap();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} && exec python3 {} {}",
-            cg.enter_script(),
-            script.display(),
-            d.path("proc/pressure/cpu").display()
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
+    let (mut child, _script) = psi_python(&d, &cg, PSI_PY);
     let _kill = KillOnDrop(child.id());
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -942,21 +950,7 @@ fn a_read_and_a_trigger_write_on_one_file_do_not_deadlock_a_reload() {
     let inst = Installed::new(&v);
     let d = Daemon::start_with(&wrapper.path, &inst.path, &["--enable-psi-poll"]);
     let cg = Cgroup::new(&unique("psi-race"), &["unified"]);
-    let tmp = TempDir::new("reload-psi-race");
-    let script = tmp.path().join("race.py");
-    std::fs::write(&script, PSI_RACE_PY).unwrap();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} && exec python3 {} {}",
-            cg.enter_script(),
-            script.display(),
-            d.path("proc/pressure/cpu").display()
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn python3");
+    let (mut child, _script) = psi_python(&d, &cg, PSI_RACE_PY);
     let _kill = KillOnDrop(child.id());
     let mut stdin = child.stdin.take().unwrap();
     let out = child.stdout.take().unwrap();
