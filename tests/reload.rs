@@ -13,14 +13,16 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use lxcfs_formats::stat::{parse_cpu_line, CpuLine, CpuTimes};
-use lxcfs_testkit::{binaries, is_mounted, target_dir, workspace_root, Cgroup, Daemon, TempDir};
+use lxcfs_testkit::{
+    binaries, is_mounted, target_dir, workspace_root, Cgroup, Daemon, TempDir, Wrapper,
+};
 use nix::sys::signal::Signal;
 
 /// Version of the normal library.
@@ -201,28 +203,6 @@ fn read_errno(d: &Daemon, rel: &str) -> Option<i32> {
     std::fs::read(d.path(rel))
         .err()
         .map(|e| e.raw_os_error().unwrap_or(-1))
-}
-
-/// A shell script that starts the daemon binary with extra environment variables (the test
-/// kit starts the daemon with the test process's environment, which other tests share).
-struct Wrapper {
-    _dir: TempDir,
-    path: PathBuf,
-}
-
-impl Wrapper {
-    fn new(lxcfs: &Path, env: &[(&str, &str)]) -> Wrapper {
-        let dir = TempDir::new("reload-wrapper");
-        let path = dir.path().join("lxcfs");
-        let mut script = String::from("#!/bin/sh\n");
-        for (k, v) in env {
-            script.push_str(&format!("export {k}='{v}'\n"));
-        }
-        script.push_str(&format!("exec '{}' \"$@\"\n", lxcfs.display()));
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Wrapper { _dir: dir, path }
-    }
 }
 
 /// Kills a process on drop.
@@ -623,7 +603,7 @@ fn failing_or_panicking_init_brings_the_previous_library_back() {
     let (b, v, _snapshot) = snapshot();
     for mode in ["fail", "panic"] {
         // Only the variant (test-hooks) library reads LXCFS_TEST_INIT.
-        let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", mode)]);
+        let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", mode)], &[]);
         let inst = Installed::new(&b.lib);
         let good = inst.inode();
         let d = Daemon::start_with(&wrapper.path, &inst.path, &[]);
@@ -681,7 +661,7 @@ fn a_panicking_operation_fails_alone() {
     let (b, v, _snapshot) = snapshot();
     // With RUST_BACKTRACE=1 the standard panic hook would map the library for symbolizing
     // and never unmap it; the library's own hook does not.
-    let wrapper = Wrapper::new(&b.lxcfs, &[("RUST_BACKTRACE", "1")]);
+    let wrapper = Wrapper::new(&b.lxcfs, &[("RUST_BACKTRACE", "1")], &[]);
     let inst = Installed::new(&v);
     let d = Daemon::start_with(&wrapper.path, &inst.path, &[]);
     for i in 0..20 {
@@ -946,7 +926,7 @@ print("write", res.get("write"), flush=True)
 #[test]
 fn a_read_and_a_trigger_write_on_one_file_do_not_deadlock_a_reload() {
     let (b, v, _snapshot) = snapshot();
-    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_PSI_DELAY_MS", "1500")]);
+    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_PSI_DELAY_MS", "1500")], &[]);
     let inst = Installed::new(&v);
     let d = Daemon::start_with(&wrapper.path, &inst.path, &["--enable-psi-poll"]);
     let cg = Cgroup::new(&unique("psi-race"), &["unified"]);
@@ -995,7 +975,7 @@ fn a_read_and_a_trigger_write_on_one_file_do_not_deadlock_a_reload() {
 fn an_image_that_stays_in_memory_is_reported_and_the_new_code_runs() {
     let (b, v, _snapshot) = snapshot();
     // The variant pins itself (RTLD_NODELETE) at init; the normal library ignores the switch.
-    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", "pin")]);
+    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", "pin")], &[]);
     let inst = Installed::new(&b.lib);
     let d = Daemon::start_with(&wrapper.path, &inst.path, &[]);
     let pinned = inst.install(&v);
@@ -1037,7 +1017,7 @@ fn with_no_library_left_the_mount_answers_eio_until_a_good_reload() {
     let (b, v, _snapshot) = snapshot();
     // The variant fails every init made by a reload, so the previous (variant) library
     // cannot come back either.
-    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", "fail-reload")]);
+    let wrapper = Wrapper::new(&b.lxcfs, &[("LXCFS_TEST_INIT", "fail-reload")], &[]);
     let inst = Installed::new(&v);
     let d = Daemon::start_with(&wrapper.path, &inst.path, &[]);
     inst.install(&v);

@@ -168,6 +168,10 @@ pub struct Resolver {
     max_inits: usize,
 }
 
+/// What `take` made of a kept render, or `take` given back with the caller's pid namespace
+/// inode (`None` when the caller is gone) when nothing is kept.
+pub type Taken<R, T> = std::result::Result<R, (Option<u64>, T)>;
+
 /// What [`Resolver::table`] guards.
 #[derive(Debug, Default)]
 struct Table {
@@ -261,6 +265,12 @@ impl Resolver {
         if let Some(pidns) = self.table.read().ok()?.callers.live(tid) {
             return Some(pidns);
         }
+        self.pidns_uncached(fs, tid)
+    }
+
+    /// [`Resolver::pidns_of`] for a caller the table does not hold (or holds dead) on the
+    /// real host: a pidfd on the thread, then its namespace link, kept together.
+    fn pidns_uncached(&self, fs: &HostFs, tid: u32) -> Option<u64> {
         let pidfd = pidfd_open_thread(tid);
         let pidns = ns_inode(fs, tid)?;
         let Ok(mut table) = self.table.write() else {
@@ -328,33 +338,29 @@ impl Resolver {
         path: &str,
         ttl: Duration,
         take: T,
-    ) -> std::result::Result<R, (Option<u64>, T)>
+    ) -> Taken<R, T>
     where
         T: FnOnce(&Arc<[u8]>) -> R,
     {
-        let known = if fs.is_real_root() {
-            match self.table.read() {
-                Ok(table) => match table.callers.live(tid) {
-                    Some(pidns) => match table.inits.rendered(fs, pidns, path, ttl) {
-                        Some(bytes) => return Ok(take(bytes)),
-                        None => return Err((Some(pidns), take)),
-                    },
-                    None => None,
-                },
-                Err(_) => return Err((None, take)),
+        let pidns = if fs.is_real_root() {
+            let Ok(table) = self.table.read() else {
+                return Err((None, take));
+            };
+            // A caller seen before: everything under one read lock.
+            if let Some(pidns) = table.callers.live(tid) {
+                return table.take_rendered(fs, pidns, path, ttl, take);
             }
+            drop(table);
+            self.pidns_uncached(fs, tid)
         } else {
-            None
+            ns_inode(fs, tid)
         };
-        let Some(pidns) = known.or_else(|| self.pidns_of(fs, tid)) else {
+        let Some(pidns) = pidns else {
             return Err((None, take));
         };
-        let Ok(table) = self.table.read() else {
-            return Err((Some(pidns), take));
-        };
-        match table.inits.rendered(fs, pidns, path, ttl) {
-            Some(bytes) => Ok(take(bytes)),
-            None => Err((Some(pidns), take)),
+        match self.table.read() {
+            Ok(table) => table.take_rendered(fs, pidns, path, ttl, take),
+            Err(_) => Err((Some(pidns), take)),
         }
     }
 
@@ -486,6 +492,27 @@ impl Resolver {
             );
         }
         Some((init, st))
+    }
+}
+
+impl Table {
+    /// `take` applied to the content of `path` kept for `pidns` ([`InitCache::rendered`]),
+    /// or `take` given back with `pidns` when none is.
+    fn take_rendered<T, R>(
+        &self,
+        fs: &HostFs,
+        pidns: u64,
+        path: &str,
+        ttl: Duration,
+        take: T,
+    ) -> Taken<R, T>
+    where
+        T: FnOnce(&Arc<[u8]>) -> R,
+    {
+        match self.inits.rendered(fs, pidns, path, ttl) {
+            Some(bytes) => Ok(take(bytes)),
+            None => Err((Some(pidns), take)),
+        }
     }
 }
 

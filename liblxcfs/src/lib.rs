@@ -301,20 +301,20 @@ impl Lxcfs {
     ///
     /// # Errors
     /// As [`Lxcfs::read`]; `take` is not called then.
-    pub fn serve_with<R>(
-        &self,
-        tid: u32,
-        path: &str,
-        take: impl FnOnce(&std::sync::Arc<[u8]>) -> R,
-    ) -> Result<R> {
+    pub fn serve_with<T, R>(&self, tid: u32, path: &str, take: T) -> Result<R>
+    where
+        T: FnOnce(&std::sync::Arc<[u8]>) -> R,
+    {
+        // Served as `read` serves it, and never kept.
+        let uncached = |take: T| Ok(take(&self.read(tid, path)?.into()));
         let ttl = self.options.cache_ttl;
         if ttl.is_zero() || !self.virtualizing() {
-            return Ok(take(&self.read(tid, path)?.into()));
+            return uncached(take);
         }
         let (pidns, take) = match self.resolver.with_rendered(&self.fs, tid, path, ttl, take) {
             Ok(r) => return Ok(r),
             Err((Some(pidns), take)) => (pidns, take),
-            Err((None, take)) => return Ok(take(&self.read(tid, path)?.into())),
+            Err((None, take)) => return uncached(take),
         };
         let started = std::time::Instant::now();
         match self.render_for_container(tid, path) {
@@ -328,10 +328,10 @@ impl Lxcfs {
                 }
                 Ok(take(&bytes))
             }
-            // Not container-specific, or the container's figures could not be read: served
-            // as `read` serves it (the host's file) and never kept, so a passing failure is
-            // not handed to the container's other readers.
-            None => Ok(take(&self.read(tid, path)?.into())),
+            // Not container-specific, or the container's figures could not be read: the host's
+            // file, never kept, so a passing failure is not handed to the container's other
+            // readers.
+            None => uncached(take),
         }
     }
 

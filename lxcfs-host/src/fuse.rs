@@ -14,8 +14,9 @@
 //! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
 //! filesystem: a read-only open of a file whose answer the library marked
-//! caller-independent is answered from the inode table without a library call. Renders of one open file are serialized, and a read waits for a render of its
-//! file in progress, so that threads sharing a descriptor cannot mix two renders either.
+//! caller-independent is answered from the inode table without a library call. Renders of
+//! one open file are serialized, and a read waits for a render of its file in progress, so
+//! that threads sharing a descriptor cannot mix two renders either.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
@@ -104,19 +105,21 @@ impl LxcfsFs {
         self.shared.clone()
     }
 
-    /// Runs `f` with the current library on this event-loop thread (a reload waits for it).
-    /// When no library is loaded, or `f` panics, the reply `f` owns is dropped unsent, which
-    /// answers EIO.
+    /// Runs `f` with the current library on this event-loop thread (a reload waits for it) and
+    /// returns what it returns. When no library is loaded, or `f` panics, this logs and
+    /// returns `None`; a reply `f` owned is then dropped unsent, which answers EIO.
     ///
     /// Lock order: a read holds its open file's slot while it calls the library, and a reload
     /// holds the generation lock while it waits for calls to leave; so nothing run here may
     /// wait for the slot of an open file (a fresh slot from [`Handles::insert`] is free, and
     /// no reader holds it).
-    fn run(&self, f: impl FnOnce(&Lib, &Shared)) {
+    fn run<T>(&self, f: impl FnOnce(&Lib, &Shared) -> T) -> Option<T> {
         let shared = &self.shared;
-        if shared.plugin.with_lib(|lib| f(lib, shared)).is_none() {
+        let r = shared.plugin.with_lib(|lib| f(lib, shared));
+        if r.is_none() {
             tracing::error!("no library loaded; answering EIO");
         }
+        r
     }
 }
 
@@ -135,7 +138,7 @@ fn errno(rc: i32) -> Errno {
 /// Calls the library's getattr.
 fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
     let mut a = Attr::default();
-    // SAFETY: called under the generation's read lock; pointers valid for the call.
+    // SAFETY: called inside the generation's gate; pointers valid for the call.
     let rc = unsafe { (lib.vtable().getattr)(lib.state(), c, Bytes::new(path.as_bytes()), &mut a) };
     if rc < 0 {
         Err(errno(rc))
@@ -148,7 +151,7 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
 fn lib_read(lib: &Lib, c: &Caller, path: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
     buf.clear();
     let rc = lxcfs_abi::collect_into(buf, |s| {
-        // SAFETY: called under the generation's read lock; the sink outlives the call.
+        // SAFETY: called inside the generation's gate; the sink outlives the call.
         unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), s) }
     });
     if rc < 0 {
@@ -252,7 +255,7 @@ impl Filesystem for LxcfsFs {
         self.run(move |lib, _| {
             let mut sink = VecSink::new();
             let s = sink.sink();
-            // SAFETY: called under the generation's read lock; sink alive for the call.
+            // SAFETY: called inside the generation's gate; sink alive for the call.
             let rc = unsafe {
                 (lib.vtable().readlink)(lib.state(), &c, Bytes::new(path.as_bytes()), &s)
             };
@@ -278,7 +281,7 @@ impl Filesystem for LxcfsFs {
         let c = caller(req);
         self.run(move |lib, sh| {
             let mut out = OpenReply::default();
-            // SAFETY: called under the generation's read lock; pointers valid for the call.
+            // SAFETY: called inside the generation's gate; pointers valid for the call.
             let rc = unsafe {
                 (lib.vtable().open)(
                     lib.state(),
@@ -316,10 +319,6 @@ impl Filesystem for LxcfsFs {
             return reply.error(Errno::EBADF);
         };
         if offset > 0 && open.has_snapshot {
-            if slice(&open.snapshot, offset, size).is_empty() {
-                drop(open);
-                return reply.data(&[]);
-            }
             return RENDER.with_borrow_mut(|buf| {
                 buf.clear();
                 buf.extend_from_slice(slice(&open.snapshot, offset, size));
@@ -375,8 +374,8 @@ impl Filesystem for LxcfsFs {
         let c = caller(req);
         let data = data.to_vec();
         if !psi_capable {
-            return self.run(move |lib, _| {
-                // SAFETY: called under the generation's read lock; slices valid for the call.
+            self.run(move |lib, _| {
+                // SAFETY: called inside the generation's gate; slices valid for the call.
                 let rc = unsafe {
                     (lib.vtable().write)(
                         lib.state(),
@@ -392,6 +391,7 @@ impl Filesystem for LxcfsFs {
                     reply.written(rc as u32)
                 }
             });
+            return;
         }
         if armed {
             return reply.error(Errno::EBUSY);
@@ -401,7 +401,7 @@ impl Filesystem for LxcfsFs {
         }
         // The library checks the trigger inside the gate; arming it and recording it in the
         // slot happen after leaving the gate (see `run` on lock order).
-        let checked = self.shared.plugin.with_lib(|lib| {
+        let checked = self.run(|lib, _| {
             let (mut target, mut text) = (VecSink::new(), VecSink::new());
             let (ts, xs) = (target.sink(), text.sink());
             // SAFETY: called inside the generation's gate; sinks and slices alive for the call.
@@ -418,7 +418,6 @@ impl Filesystem for LxcfsFs {
             (rc, target.into_inner(), text.into_inner())
         });
         let Some((rc, target, text)) = checked else {
-            tracing::error!("no library loaded; answering EIO");
             return reply.error(Errno::EIO);
         };
         if rc < 0 {
@@ -482,7 +481,7 @@ impl Filesystem for LxcfsFs {
                 ctx: (&mut list as *mut Vec<(String, u32)>).cast(),
                 add: dir_add,
             };
-            // SAFETY: called under the generation's read lock; `list` outlives the call.
+            // SAFETY: called inside the generation's gate; `list` outlives the call.
             let rc = unsafe {
                 (lib.vtable().readdir)(lib.state(), &c, Bytes::new(path.as_bytes()), &sink)
             };
@@ -559,7 +558,7 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         self.run(move |lib, _| {
-            // SAFETY: called under the generation's read lock.
+            // SAFETY: called inside the generation's gate.
             let rc = unsafe {
                 (lib.vtable().access)(lib.state(), &c, Bytes::new(path.as_bytes()), mask.bits())
             };

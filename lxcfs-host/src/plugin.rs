@@ -2,8 +2,9 @@
 //!
 //! A loaded library is a generation (`Generation`): the dlopen handle, the vtable, the
 //! library's state pointer, and one worker thread that belongs to it. FUSE operations call
-//! the library directly on the event-loop threads, holding the generation's read lock for the
-//! length of the call ([`Plugin::with_lib`]): a hop to another thread cost more than most
+//! the library directly on the event-loop threads, inside the generation's gate (or, while a
+//! reload has the gate closed, under its read lock) for the length of the call
+//! ([`Plugin::with_lib`], [`crate::gate`]): a hop to another thread cost more than most
 //! calls themselves. Background work (the loadavg pass, the virtualization switch) is a
 //! [`Job`] queued to the generation's worker. Loading (dlopen, which runs the image's
 //! initializers, and `init`), probing and `shutdown` run on short-lived threads.
@@ -160,8 +161,8 @@ pub struct Lib {
     generation: u64,
 }
 
-// SAFETY: `Lib` is only handed to calls made under the generation's read lock (event-loop
-// threads) or to jobs on the generation's own worker, while the generation (image and state)
+// SAFETY: `Lib` is only handed to calls made inside the generation's gate or under its read
+// lock (event-loop threads) or to jobs on the generation's own worker, while the generation (image and state)
 // is alive; the library's state is internally synchronized (the library's operations take
 // `&Lxcfs` and use locks/atomics for mutation).
 unsafe impl Send for Lib {}
@@ -414,9 +415,6 @@ pub struct Plugin {
     options: InitOptions,
     workers: usize,
     generation: AtomicU64,
-    /// Number of the generation in `current`, 0 while none is (changed with `current`, under
-    /// its write lock).
-    serving: AtomicU64,
     virtualize: AtomicBool,
     /// Files whose images could not be unloaded (their descriptors are leaked).
     leaked: Mutex<Vec<FileId>>,
@@ -592,7 +590,6 @@ impl Plugin {
             options,
             workers: workers.max(1),
             generation: AtomicU64::new(0),
-            serving: AtomicU64::new(0),
             virtualize: AtomicBool::new(true),
             leaked: Mutex::new(Vec::new()),
         };
@@ -638,14 +635,11 @@ impl Plugin {
     }
 
     /// Makes `g` the current generation (under `current`'s write lock, which `slot` is the
-    /// inside of) and returns the one it replaces.
-    /// The gate is closed, and every call inside it finished, before the old generation is
+    /// inside of) and returns the one it replaces. The gate is closed, and every call inside it finished, before the old generation is
     /// handed back; it opens again only with a new library, so calls made meanwhile wait on
     /// the generation lock (held by the caller) and run on the new library.
     fn install(&self, slot: &mut Option<Generation>, g: Option<Generation>) -> Option<Generation> {
         let closed = self.gate.close();
-        self.serving
-            .store(g.as_ref().map_or(0, |g| g.number), Ordering::Release);
         let lib = g.as_ref().map(|g| g.lib);
         let old = std::mem::replace(slot, g);
         if lib.is_some() {
@@ -654,11 +648,13 @@ impl Plugin {
         old
     }
 
-    /// Number of the generation serving now; 0 while none is (at a reload, or after a
-    /// failed one). Read without a lock: a value read just before a reload begins may be the
-    /// old generation's.
+    /// Number of the generation serving now, as the gate holds it; 0 while the gate is closed
+    /// (at a reload, after a failed one, or for a thread without a gate slot). A value read
+    /// just before a reload begins may be the old generation's.
     pub fn serving(&self) -> u64 {
-        self.serving.load(Ordering::Acquire)
+        self.gate
+            .enter(|lib| lib.map_or(0, |l| l.generation()))
+            .unwrap_or(0)
     }
 
     /// Runs `f` with the current generation's library on the calling thread, holding the

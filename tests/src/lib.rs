@@ -61,6 +61,38 @@ pub fn binaries() -> Binaries {
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
 
+/// A shell script (in its own temporary directory, removed on drop) that starts the daemon
+/// binary `lxcfs` with extra environment variables and through a prefix command, passing its
+/// arguments on: the test kit starts daemons with the test process's environment, which
+/// other tests share. `exec` keeps the daemon's pid the script's.
+#[derive(Debug)]
+pub struct Wrapper {
+    _dir: TempDir,
+    /// The script.
+    pub path: PathBuf,
+}
+
+impl Wrapper {
+    /// `export K='V'` for each of `env`, then `exec <prefix...> '<lxcfs>' "$@"`.
+    pub fn new(lxcfs: &Path, env: &[(&str, &str)], prefix: &[&str]) -> Wrapper {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("lxcfs-wrapper");
+        let path = dir.path().join("lxcfs");
+        let mut script = String::from("#!/bin/sh\n");
+        for (k, v) in env {
+            script.push_str(&format!("export {k}='{v}'\n"));
+        }
+        script.push_str("exec ");
+        for p in prefix {
+            script.push_str(&format!("'{p}' "));
+        }
+        script.push_str(&format!("'{}' \"$@\"\n", lxcfs.display()));
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Wrapper { _dir: dir, path }
+    }
+}
+
 impl TempDir {
     /// Creates `/tmp/lxcfs-test-<tag>-<pid>-<n>`.
     pub fn new(tag: &str) -> TempDir {
@@ -170,21 +202,11 @@ impl Daemon {
     /// As [`Daemon::start`], with the daemon's open-descriptor limit (soft and hard) set to
     /// `nofile` (through `prlimit`, which execs the daemon: the pid stays the daemon's).
     pub fn start_with_fd_limit(nofile: u64, args: &[&str]) -> Daemon {
-        use std::os::unix::fs::PermissionsExt;
         let b = binaries();
-        let dir = TempDir::new("fd-limit");
-        let wrapper = dir.path().join("lxcfs-limited");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec prlimit --nofile={nofile}:{nofile} {} \"$@\"\n",
-                b.lxcfs.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let limit = format!("--nofile={nofile}:{nofile}");
+        let wrapper = Wrapper::new(&b.lxcfs, &[], &["prlimit", &limit]);
         // The wrapper is needed only until it has exec'd, which is before the mount serves.
-        Self::start_with(&wrapper, &b.lib, args)
+        Self::start_with(&wrapper.path, &b.lib, args)
     }
 
     /// The daemon's pid.
