@@ -199,7 +199,7 @@ struct CachedCaller {
 /// Most callers kept (each holds one descriptor), and at most an eighth of the descriptor
 /// limit. When full, exited threads are dropped, and if at least three quarters remain the
 /// table is emptied and rebuilt on demand.
-const MAX_CALLERS: usize = 512;
+pub const MAX_CALLERS: usize = 512;
 
 /// How often, at most, a new caller's insertion drops the entries of exited threads (their
 /// pidfds keep the thread's `struct pid`, and with it its pid namespace, allocated).

@@ -36,7 +36,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use lxcfs::container::{pidfd_alive, pidfd_open_thread};
+// The caller check is lxcfs's own, with its bound on kept callers (beyond it the table starts
+// afresh).
+use lxcfs::container::{pidfd_alive, pidfd_open_thread, MAX_CALLERS};
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
@@ -90,9 +92,6 @@ pub struct FloorFs {
     /// Pidfds of the callers seen, by thread id, when the caller check is on.
     callers: Option<Mutex<HashMap<u32, OwnedFd>>>,
 }
-
-/// Callers whose pidfds the caller check keeps; beyond this the table starts afresh.
-const MAX_CALLERS: usize = 512;
 
 impl Default for FloorFs {
     fn default() -> Self {
@@ -331,8 +330,8 @@ impl Filesystem for FloorFs {
 /// `lxcfs-host/src/daemon.rs`).
 pub const FUSE_THREADS: usize = 2;
 
-/// The session configuration the lxcfs daemon uses: `allow_other`, four event-loop threads,
-/// each with its own cloned `/dev/fuse` descriptor.
+/// The session configuration the lxcfs daemon uses: `allow_other`, [`FUSE_THREADS`]
+/// event-loop threads, each with its own cloned `/dev/fuse` descriptor.
 pub fn session_config() -> fuser::Config {
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
