@@ -40,6 +40,11 @@ impl Kind {
 pub struct Launch {
     /// Implementation.
     pub kind: Kind,
+    /// Name of its scratch directory under the work directory, and of the daemon in
+    /// messages: distinct for every daemon mounted at once (`floor`, `floor-checked`), since
+    /// a second daemon started on the same mount point would mount over the first and
+    /// answer every request meant for it.
+    pub name: &'static str,
     /// The executable (`floorfs`, `/usr/bin/lxcfs`, `target/release/lxcfs`).
     pub program: PathBuf,
     /// `liblxcfs.so` for [`Kind::Ours`].
@@ -86,7 +91,7 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
 pub struct Mounted {
     /// How it was started.
     pub launch: Launch,
-    /// Its scratch directory (`<workdir>/<kind>`): `mnt/`, `run/`, `pid`, `log`.
+    /// Its scratch directory (`<workdir>/<name>`): `mnt/`, `run/`, `pid`, `log`.
     pub dir: PathBuf,
     /// Mount point.
     pub mnt: PathBuf,
@@ -98,18 +103,27 @@ pub struct Mounted {
 }
 
 impl Mounted {
-    /// Starts `launch` on `<workdir>/<kind>/mnt` and waits up to `timeout` until the mount
+    /// Starts `launch` on `<workdir>/<name>/mnt` and waits up to `timeout` until the mount
     /// serves its probe file.
     ///
     /// # Errors
-    /// When the daemon cannot be spawned, exits early or does not mount in time (the error
-    /// carries the end of its log); the daemon is stopped again.
+    /// When the mount point is mounted already, or the daemon cannot be spawned, exits early
+    /// or does not mount in time (the error carries the end of its log; the daemon is
+    /// stopped again).
     pub fn start(launch: Launch, workdir: &Path, timeout: Duration) -> io::Result<Mounted> {
-        let dir = workdir.join(launch.kind.name());
+        let dir = workdir.join(launch.name);
         let mnt = dir.join("mnt");
         let run = dir.join("run");
         std::fs::create_dir_all(&mnt)?;
         std::fs::create_dir_all(&run)?;
+        // A daemon mounted here already would be hidden under the new one: its cells would
+        // measure the new one.
+        if is_mounted(&mnt) {
+            return Err(io::Error::other(format!(
+                "{} is mounted already",
+                mnt.display()
+            )));
+        }
         let pidfile = dir.join("pid");
         let log = dir.join("log");
         let _ = std::fs::remove_file(&pidfile);
@@ -169,7 +183,7 @@ impl Mounted {
                     m.child = None;
                     return Err(io::Error::other(format!(
                         "{} exited early ({st}); log:\n{}",
-                        m.launch.kind.name(),
+                        m.launch.name,
                         m.log_tail(20)
                     )));
                 }
@@ -177,7 +191,7 @@ impl Mounted {
             if Instant::now() > deadline {
                 return Err(io::Error::other(format!(
                     "{} did not mount within {timeout:?}; log:\n{}",
-                    m.launch.kind.name(),
+                    m.launch.name,
                     m.log_tail(20)
                 )));
             }

@@ -66,7 +66,8 @@ pub fn virtualized() -> bool {
 }
 
 /// CPU time of one thread from `/proc/<pid>/task/<tid>/`: tid, name, user and system
-/// ticks (`stat`, tick-sampled) and the exact run time in ns (`schedstat`).
+/// ticks (`stat`, tick-sampled), the exact run time in ns (`schedstat`) and how often the
+/// thread went to sleep (`status`).
 #[derive(Clone, Debug)]
 pub struct ThreadTimes {
     /// Thread id.
@@ -79,6 +80,9 @@ pub struct ThreadTimes {
     pub system: u64,
     /// Time on a CPU, ns (scheduler accounting, exact).
     pub run_ns: u64,
+    /// Voluntary context switches (`voluntary_ctxt_switches` of `status`): how often the
+    /// thread blocked, e.g. in read(2) on `/dev/fuse` with no request queued.
+    pub sleeps: u64,
 }
 
 /// CPU time of every thread of `pid`.
@@ -109,15 +113,39 @@ pub fn thread_times(pid: u32) -> Vec<ThreadTimes> {
             .ok()
             .and_then(|t| t.split_whitespace().next()?.parse().ok())
             .unwrap_or(0);
+        let sleeps = std::fs::read_to_string(e.path().join("status"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0);
         out.push(ThreadTimes {
             tid,
             name,
             user: field(14),
             system: field(15),
             run_ns,
+            sleeps,
         });
     }
     out
+}
+
+/// Voluntary context switches of all threads between two [`thread_times`] readings
+/// (threads that appeared in between count from zero).
+pub fn sleeps_between(before: &[ThreadTimes], after: &[ThreadTimes]) -> u64 {
+    after
+        .iter()
+        .map(|a| {
+            let b = before
+                .iter()
+                .find(|b| b.tid == a.tid)
+                .map_or(0, |b| b.sleeps);
+            a.sleeps.saturating_sub(b)
+        })
+        .sum()
 }
 
 /// CPU use of one group of threads per operation.

@@ -59,6 +59,201 @@ pub fn millis(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
+/// The median of `v` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One benchmark cell: throughput and latency, and how often the daemon's threads blocked.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cell {
+    /// Throughput and latency.
+    pub summary: Summary,
+    /// Voluntary context switches of the daemon's threads per operation inside the window
+    /// (`None` when the daemon's threads could not be read or nothing was measured). About
+    /// zero when requests were always queued when a FUSE thread came back for one; several
+    /// when each request had to wake a sleeping thread.
+    pub sleeps_per_op: Option<f64>,
+}
+
+/// Below this many daemon sleeps per operation, a cell counts as measured in the *busy*
+/// regime: the daemon's threads almost never waited for a request (see [`Throughput::regimes`]).
+pub const BUSY_SLEEPS_PER_OP: f64 = 1.0;
+
+/// The throughput cells of one run: `cells[row][slot]` holds one [`Cell`] per round (slot 0
+/// the floor, 1 the checked floor, 2 the C original, 3 ours), `readers[row]` the row's reader
+/// count. Every round measures every row's cells, so index `i` of any vector is round `i`
+/// (an empty vector is an implementation that was not measured).
+///
+/// The floor and the checked floor serve the same file in every row, so a round holds one
+/// floor cell per row: comparisons with them use the round's *pooled* value (the median over
+/// the rows with the same reader count), and the rows' floor cells compared with each other
+/// show how precise such a comparison can be ([`Throughput::floor_aa`]).
+#[derive(Clone, Debug, Default)]
+pub struct Throughput {
+    /// Reader count of each row.
+    pub readers: Vec<usize>,
+    /// Cells by row and slot, one per round.
+    pub cells: Vec<[Vec<Cell>; 4]>,
+}
+
+/// Names of the slots of [`Throughput::cells`].
+pub const SLOT_NAMES: [&str; 4] = ["floor", "checked floor", "C", "ours"];
+
+impl Throughput {
+    fn ops(&self, row: usize, slot: usize, round: usize) -> Option<f64> {
+        self.cells[row][slot]
+            .get(round)
+            .map(|c| c.summary.ops_per_sec)
+    }
+
+    fn rounds(&self) -> usize {
+        self.cells
+            .iter()
+            .flat_map(|c| c.iter().map(Vec::len))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Median over rounds of `a[i] / b[i]` (ops/s; rounds where `b` measured nothing are
+    /// skipped); `None` without such a round.
+    pub fn paired(a: &[Cell], b: &[Cell]) -> Option<f64> {
+        let r: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .filter(|(_, b)| b.summary.ops_per_sec > 0.0)
+            .map(|(a, b)| a.summary.ops_per_sec / b.summary.ops_per_sec)
+            .collect();
+        (!r.is_empty()).then(|| median(r))
+    }
+
+    /// Median over the rows with `readers` readers, other than `except`, of slot `slot`'s
+    /// ops/s in `round`; `None` when no such row measured it.
+    fn pooled(
+        &self,
+        readers: usize,
+        slot: usize,
+        round: usize,
+        except: Option<usize>,
+    ) -> Option<f64> {
+        let v: Vec<f64> = (0..self.cells.len())
+            .filter(|&r| self.readers[r] == readers && Some(r) != except)
+            .filter_map(|r| self.ops(r, slot, round))
+            .filter(|&v| v > 0.0)
+            .collect();
+        (!v.is_empty()).then(|| median(v))
+    }
+
+    /// Median over rounds of row `row`'s slot `slot` ops/s divided by the round's pooled
+    /// slot `floor` (0 or 1) at the row's reader count.
+    pub fn to_pooled(&self, row: usize, slot: usize, floor: usize) -> Option<f64> {
+        self.ratio_to_pooled(row, slot, floor, None)
+    }
+
+    fn ratio_to_pooled(
+        &self,
+        row: usize,
+        slot: usize,
+        floor: usize,
+        except: Option<usize>,
+    ) -> Option<f64> {
+        let n = self.readers[row];
+        let r: Vec<f64> = (0..self.rounds())
+            .filter_map(|i| Some(self.ops(row, slot, i)? / self.pooled(n, floor, i, except)?))
+            .collect();
+        (!r.is_empty()).then(|| median(r))
+    }
+
+    /// The floor against itself (an A/A comparison): [`Throughput::to_pooled`] for row `row`'s
+    /// own floor cells, pooled over the round's *other* floor cells at that reader count. Its
+    /// true value is 1; `None` when the row is the only one with its reader count.
+    pub fn floor_aa(&self, row: usize) -> Option<f64> {
+        self.ratio_to_pooled(row, 0, 0, Some(row))
+    }
+
+    /// The lowest [`Throughput::floor_aa`] over the rows with `readers` readers.
+    pub fn aa_low(&self, readers: usize) -> Option<f64> {
+        (0..self.cells.len())
+            .filter(|&r| self.readers[r] == readers)
+            .filter_map(|r| self.floor_aa(r))
+            .min_by(f64::total_cmp)
+    }
+
+    /// A Markdown section on the scheduling regimes the cells ran in, per reader count and
+    /// implementation: the median daemon sleeps per operation, how many cells ran *busy*
+    /// (fewer than [`BUSY_SLEEPS_PER_OP`]: a request was almost always queued when a FUSE
+    /// thread came back for one, so no reader had to wake a thread) and the median ops/s of
+    /// the busy cells and of the others. On a machine where waking a thread is dear (a
+    /// virtual CPU woken by an inter-processor interrupt), the two regimes differ by 1.5×
+    /// and more, so which one a cell falls into can outweigh what the implementation does.
+    pub fn regimes(&self) -> String {
+        use std::fmt::Write as _;
+        let mut counts: Vec<usize> = self.readers.clone();
+        counts.sort_unstable();
+        counts.dedup();
+        let mut out = String::from(
+            "\n### Scheduling regimes\n\nDaemon sleeps per operation: voluntary context \
+             switches of all the daemon's threads inside the window, per operation. A cell is \
+             *busy* below 1 (a request was nearly always queued when a FUSE thread came back \
+             for one), *waking* otherwise (readers had to wake sleeping threads).\n\n\
+             | readers | implementation | sleeps/op (median) | busy cells | ops/s busy (median) \
+             | ops/s waking (median) |\n|---|---|---|---|---|---|\n",
+        );
+        for &n in &counts {
+            for (slot, name) in SLOT_NAMES.iter().enumerate() {
+                let all: Vec<&Cell> = (0..self.cells.len())
+                    .filter(|&r| self.readers[r] == n)
+                    .flat_map(|r| &self.cells[r][slot])
+                    .collect();
+                if all.is_empty() {
+                    continue;
+                }
+                let sleeps: Vec<f64> = all.iter().filter_map(|c| c.sleeps_per_op).collect();
+                let busy = |want: bool| -> Vec<f64> {
+                    all.iter()
+                        .filter(|c| {
+                            c.sleeps_per_op
+                                .is_some_and(|s| (s < BUSY_SLEEPS_PER_OP) == want)
+                        })
+                        .map(|c| c.summary.ops_per_sec)
+                        .collect()
+                };
+                let (b, w) = (busy(true), busy(false));
+                let med = |v: &Vec<f64>| {
+                    if v.is_empty() {
+                        "–".to_string()
+                    } else {
+                        format!("{:.0}", median(v.clone()))
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {n} | {name} | {} | {} of {} | {} | {} |",
+                    if sleeps.is_empty() {
+                        "–".to_string()
+                    } else {
+                        format!("{:.2}", median(sleeps.clone()))
+                    },
+                    b.len(),
+                    all.len(),
+                    med(&b),
+                    med(&w)
+                );
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +278,96 @@ mod tests {
         assert_eq!(s.p50, Duration::from_nanos(2000));
         assert_eq!(s.max, Duration::from_nanos(4000));
         assert_eq!(micros(s.p50), "2.0");
+    }
+
+    fn cell(ops_per_sec: f64, sleeps: f64) -> Cell {
+        Cell {
+            summary: Summary {
+                ops_per_sec,
+                ..Summary::default()
+            },
+            sleeps_per_op: Some(sleeps),
+        }
+    }
+
+    /// Two rows at 4 readers and one at 1 reader, three rounds; the floor is slot 0, ours
+    /// slot 3.
+    fn run() -> Throughput {
+        let row = |floor: [f64; 3], ours: [f64; 3]| -> [Vec<Cell>; 4] {
+            [
+                floor.iter().map(|&v| cell(v, 0.2)).collect(),
+                Vec::new(),
+                Vec::new(),
+                ours.iter().map(|&v| cell(v, 3.0)).collect(),
+            ]
+        };
+        Throughput {
+            readers: vec![4, 4, 1],
+            cells: vec![
+                row([100.0, 200.0, 100.0], [90.0, 100.0, 100.0]),
+                row([300.0, 100.0, 100.0], [150.0, 100.0, 50.0]),
+                row([10.0, 10.0, 10.0], [5.0, 5.0, 5.0]),
+            ],
+        }
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn ratios_to_the_floor_use_the_rounds_pooled_floor_at_the_same_reader_count() {
+        let t = run();
+        // Pooled floor at 4 readers per round: 200, 150, 100.
+        // Row 0: 90/200, 100/150, 100/100 → median 0.667.
+        let r = t.to_pooled(0, 3, 0).unwrap();
+        assert!((r - 100.0 / 150.0).abs() < 1e-9, "{r}");
+        // Row 2 is alone at 1 reader: its own floor.
+        assert_eq!(t.to_pooled(2, 3, 0), Some(0.5));
+        // Nothing measured in slot 1.
+        assert_eq!(t.to_pooled(0, 1, 0), None);
+    }
+
+    #[test]
+    fn the_floor_against_itself_uses_only_the_other_rows() {
+        let t = run();
+        // Row 0 against row 1: 100/300, 200/100, 100/100 → 1.0; row 1: 3, 0.5, 1 → 1.0.
+        assert_eq!(t.floor_aa(0), Some(1.0));
+        assert_eq!(t.floor_aa(1), Some(1.0));
+        // A row alone at its reader count has nothing to be compared with.
+        assert_eq!(t.floor_aa(2), None);
+        assert_eq!(t.aa_low(4), Some(1.0));
+        assert_eq!(t.aa_low(1), None);
+    }
+
+    #[test]
+    fn paired_ratios_skip_rounds_without_a_measurement() {
+        let a = [cell(10.0, 0.0), cell(20.0, 0.0)];
+        let b = [cell(0.0, 0.0), cell(10.0, 0.0)];
+        assert_eq!(Throughput::paired(&a, &b), Some(2.0));
+        assert_eq!(Throughput::paired(&a, &[]), None);
+    }
+
+    #[test]
+    fn regimes_count_busy_cells_per_reader_count() {
+        let text = run().regimes();
+        // At 4 readers: 6 floor cells, all busy (0.2 sleeps/op); 6 ours cells, none busy.
+        assert!(
+            text.contains("| 4 | floor | 0.20 | 6 of 6 | 100 | – |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 4 | ours | 3.00 | 0 of 6 | – | 100 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1 | floor | 0.20 | 3 of 3 | 10 | – |"),
+            "{text}"
+        );
+        // Slots nothing measured are left out.
+        assert!(!text.contains("checked floor"), "{text}");
     }
 }

@@ -31,7 +31,7 @@ use lxcfs_bench::cgroup::{self, BenchCgroup};
 use lxcfs_bench::daemon::{Kind, Launch, Mounted};
 use lxcfs_bench::machine;
 use lxcfs_bench::pod::{Pod, ReaderResult, ReaderSpec, SharedPage};
-use lxcfs_bench::stats::{millis, quantile, Summary};
+use lxcfs_bench::stats::{median, millis, quantile, Cell, Summary, Throughput, SLOT_NAMES};
 use nix::sys::signal::Signal;
 
 /// Benchmark harness for lxcfs (see scripts/bench.sh).
@@ -252,23 +252,50 @@ impl Ctx {
         }
     }
 
-    /// One throughput cell.
+    /// One throughput cell, with how often the daemon `daemon` (pid) went to sleep per
+    /// operation inside the measurement window.
     fn cell(
         &self,
         path: PathBuf,
         readers: usize,
         warmup: Duration,
         d: Duration,
-    ) -> io::Result<Summary> {
+        daemon: u32,
+    ) -> io::Result<Cell> {
         let shared = SharedPage::new()?;
         let mut spec = self.spec(path, readers);
         spec.warmup_until = spec.epoch + warmup;
         spec.measure_until = Some(spec.warmup_until + d);
         spec.record = true;
-        let (results, _) = self.run_pod(spec, &shared, || Ok(()))?;
+        let (start, end) = (spec.warmup_until, spec.warmup_until + d);
+        // Thread readings at the first tick (10 ms apart) inside the window and at the first
+        // one after it, or when the readers are done if that comes first.
+        let (mut before, mut after) = (None, None);
+        let (results, _) = self.run_pod(spec, &shared, || {
+            let now = Instant::now();
+            if before.is_none() && now >= start {
+                before = Some(machine::thread_times(daemon));
+            } else if before.is_some() && after.is_none() && now >= end {
+                after = Some(machine::thread_times(daemon));
+            }
+            Ok(())
+        })?;
+        if before.is_some() && after.is_none() {
+            after = Some(machine::thread_times(daemon));
+        }
         let errors = results.iter().map(|r| r.errors).sum();
         let mut lat: Vec<u32> = results.into_iter().flat_map(|r| r.latencies).collect();
-        Ok(Summary::from_nanos(&mut lat, errors, d))
+        let summary = Summary::from_nanos(&mut lat, errors, d);
+        let sleeps_per_op = match (before, after) {
+            (Some(b), Some(a)) if summary.ops > 0 => {
+                Some(machine::sleeps_between(&b, &a) as f64 / summary.ops as f64)
+            }
+            _ => None,
+        };
+        Ok(Cell {
+            summary,
+            sleeps_per_op,
+        })
     }
 
     /// One read of `path` by a reader in the cgroup: the content it saw.
@@ -296,9 +323,6 @@ fn required(p: &Option<PathBuf>, what: &str) -> io::Result<PathBuf> {
     Ok(p)
 }
 
-/// Column names of the throughput table's implementation slots.
-const SLOT_NAMES: [&str; 4] = ["floor", "checked floor", "C", "ours"];
-
 /// Worker threads of the floor's hop mode: the worker count of the daemon when it answered
 /// through such a hop.
 const HOP_WORKERS: usize = 4;
@@ -313,6 +337,11 @@ fn launch(
     Ok(match target {
         Target::Floor | Target::FloorHop | Target::FloorChecked => Launch {
             kind: Kind::Floor,
+            name: match target {
+                Target::FloorHop => "floor-hop",
+                Target::FloorChecked => "floor-checked",
+                _ => "floor",
+            },
             program: required(&common.floor, "floor")?,
             library: None,
             wrap,
@@ -332,6 +361,7 @@ fn launch(
         },
         Target::C => Launch {
             kind: Kind::C,
+            name: "c",
             program: required(&Some(common.c_lxcfs.clone()), "c-lxcfs")?,
             library: None,
             wrap,
@@ -339,6 +369,7 @@ fn launch(
         },
         Target::Ours => Launch {
             kind: Kind::Ours,
+            name: "ours",
             program: required(&common.ours, "ours")?,
             library: Some(required(&common.ours_lib, "ours-lib")?),
             wrap,
@@ -395,20 +426,6 @@ fn digest(file: &str, content: &str) -> String {
             content.split_whitespace().next().unwrap_or("?")
         ),
         _ => format!("{} bytes", content.len()),
-    }
-}
-
-/// The median of `v` (mean of the middle two for an even count); 0 when empty.
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -548,8 +565,8 @@ fn run(args: RunArgs) -> io::Result<String> {
         .iter()
         .flat_map(|f| args.readers.iter().map(move |&r| (f.clone(), r)))
         .collect();
-    // cells[row][slot] = one Summary per round; slot 0 floor, 1 checked floor, 2 C, 3 ours.
-    let mut cells: Vec<[Vec<Summary>; 4]> = vec![Default::default(); rows.len()];
+    // cells[row][slot] = one Cell per round; slot 0 floor, 1 checked floor, 2 C, 3 ours.
+    let mut cells: Vec<[Vec<Cell>; 4]> = vec![Default::default(); rows.len()];
     let mut loads: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     let mut errors = Vec::new();
     for round in 0..args.rounds {
@@ -565,35 +582,41 @@ fn run(args: RunArgs) -> io::Result<String> {
                     SLOT_NAMES[slot]
                 );
                 let path = m.path(&rel_for(kind, file));
-                let s = ctx.cell(path, *readers, warmup, duration)?;
-                if s.errors > 0 {
+                let cell = ctx.cell(path, *readers, warmup, duration, m.pid())?;
+                if cell.summary.errors > 0 {
                     errors.push(format!(
                         "{} {file} ×{readers}: {} errors",
-                        SLOT_NAMES[slot], s.errors
+                        SLOT_NAMES[slot], cell.summary.errors
                     ));
                 }
-                cells[row][slot].push(s);
+                cells[row][slot].push(cell);
             }
         }
     }
+    let table = Throughput {
+        readers: rows.iter().map(|(_, r)| *r).collect(),
+        cells,
+    };
     let _ = writeln!(
         out,
         "| file | readers | floor ops/s | p50 µs | p99 µs | C ops/s | p50 µs | p99 µs | ours \
          ops/s | p50 µs | p99 µs | ours/floor (≥0.95) | ours/C (≥2) | checked floor ops/s | \
-         ours/checked floor | load1 |"
+         ours/checked floor | floor/floor (A/A) | load1 |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut detail = String::new();
+    let fmt_ratio = |r: Option<f64>| r.map_or("–".into(), |r| format!("{r:.2}"));
     for (row, (file, readers)) in rows.iter().enumerate() {
-        let c = &cells[row];
-        let col = |v: &Vec<Summary>| {
+        let c = &table.cells[row];
+        let col = |v: &Vec<Cell>| {
             if v.is_empty() {
                 return "– | – | –".to_string();
             }
-            let med = |f: &dyn Fn(&Summary) -> f64| median(v.iter().map(f).collect());
+            let med =
+                |f: &dyn Fn(&Summary) -> f64| median(v.iter().map(|c| f(&c.summary)).collect());
             format!(
                 "{:.0} | {:.1} | {:.1}",
                 med(&|s| s.ops_per_sec),
@@ -601,36 +624,35 @@ fn run(args: RunArgs) -> io::Result<String> {
                 med(&|s| s.p99.as_secs_f64() * 1e6)
             )
         };
-        // Ratios are taken per round (same conditions), then the median.
-        let ratios = |a: &Vec<Summary>, b: &Vec<Summary>| {
-            let r: Vec<f64> = a
-                .iter()
-                .zip(b)
-                .filter(|(_, b)| b.ops_per_sec > 0.0)
-                .map(|(a, b)| a.ops_per_sec / b.ops_per_sec)
-                .collect();
-            (!r.is_empty()).then(|| median(r))
+        let to_floor = table.to_pooled(row, 3, 0);
+        let mark_floor = match to_floor {
+            Some(r) if r >= 0.95 => format!("{r:.2} ✓"),
+            Some(r) if table.aa_low(*readers).is_some_and(|low| r >= low) => {
+                format!("{r:.2} ≈ (within A/A)")
+            }
+            Some(r) => format!("{r:.2} ✗"),
+            None => "–".into(),
         };
-        let mark = |r: Option<f64>, target: f64| match r {
-            Some(r) => format!("{r:.2} {}", if r >= target { "✓" } else { "✗" }),
+        let mark_c = match Throughput::paired(&c[3], &c[2]) {
+            Some(r) => format!("{r:.2} {}", if r >= 2.0 { "✓" } else { "✗" }),
             None => "–".into(),
         };
         let _ = writeln!(
             out,
-            "| {file} | {readers} | {} | {} | {} | {} | {} | {:.0} ({} × floor) | {} | {:.2} |",
+            "| {file} | {readers} | {} | {} | {} | {mark_floor} | {mark_c} | {:.0} ({} × floor) | \
+             {} | {} | {:.2} |",
             col(&c[0]),
             col(&c[2]),
             col(&c[3]),
-            mark(ratios(&c[3], &c[0]), 0.95),
-            mark(ratios(&c[3], &c[2]), 2.0),
-            median(c[1].iter().map(|s| s.ops_per_sec).collect()),
-            ratios(&c[1], &c[0]).map_or("–".into(), |r| format!("{r:.2}")),
-            ratios(&c[3], &c[1]).map_or("–".into(), |r| format!("{r:.2}")),
+            median(c[1].iter().map(|c| c.summary.ops_per_sec).collect()),
+            fmt_ratio(table.to_pooled(row, 1, 0)),
+            fmt_ratio(table.to_pooled(row, 3, 1)),
+            fmt_ratio(table.floor_aa(row)),
             median(loads[row].clone()),
         );
-        let rounds = |v: &Vec<Summary>| {
+        let rounds = |v: &Vec<Cell>| {
             v.iter()
-                .map(|s| format!("{:.0}", s.ops_per_sec))
+                .map(|c| format!("{:.0}", c.summary.ops_per_sec))
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
@@ -645,11 +667,19 @@ fn run(args: RunArgs) -> io::Result<String> {
     }
     let _ = writeln!(
         out,
-        "\nThe floor column is the same floor file in every row, measured again next to each \
-         row's C and ours cells so that each ratio compares runs made under the same load \
-         (ratios are per-round ratios' medians). ops/s of every round:\n\n| file | readers | \
-         floor | checked floor | C | ours |\n|---|---|---|---|---|---|\n{detail}"
+        "\nThe floor serves the same file in every row, so each round measures it once per row: \
+         a ratio to the floor (or to the checked floor) divides a cell by the median of that \
+         round's floor cells at the same reader count, and the column shows the median of \
+         those per-round ratios. **floor/floor (A/A)** applies the same statistic to the \
+         row's own floor cell against the round's other floor cells: the floor compared with \
+         itself, whose true ratio is 1. How far it strays from 1 is how finely this run can \
+         compare anything with the floor; an ours/floor ratio under 0.95 that is no lower than \
+         the lowest A/A ratio at its reader count is marked ≈ (the run cannot tell it from the \
+         floor). ours/C is the median of per-round ratios of the row's own cells. ops/s of \
+         every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
+         |---|---|---|---|---|---|\n{detail}"
     );
+    let _ = write!(out, "{}", table.regimes());
     if !errors.is_empty() {
         let _ = writeln!(out, "\nErrors: {}", errors.join("; "));
     }
@@ -905,7 +935,7 @@ fn load(args: LoadArgs) -> io::Result<String> {
     let mut out = format!(
         "{} {}: {ops} operations ({errs} errors) by {} readers in {:.2} s = {:.0} ops/s; daemon \
          pid {}\ndaemon CPU per operation by thread group (µs, exact; kernel share tick-sampled):\n",
-        m.launch.kind.name(),
+        m.launch.name,
         args.file,
         args.readers,
         elapsed.as_secs_f64(),
@@ -924,6 +954,11 @@ fn load(args: LoadArgs) -> io::Result<String> {
     }
     let total: f64 = groups.iter().map(|g| g.total_us).sum();
     let _ = writeln!(out, "  {:<16} {total:7.1} µs", "all");
+    let _ = writeln!(
+        out,
+        "daemon sleeps per operation (voluntary context switches): {:.2}",
+        machine::sleeps_between(&cpu_before, &cpu_after) as f64 / ops.max(1) as f64
+    );
     drop(m);
     drop(cg);
     Ok(out)
