@@ -85,9 +85,9 @@ fn a_mount_point_in_use_is_refused() {
     let dir = workdir("refused");
     let timeout = Duration::from_secs(20);
     let first = Mounted::start(floor("floor", &[]), &dir, timeout).unwrap();
-    let err = Mounted::start(floor("floor", &["--caller-check"]), &dir, timeout)
-        .err()
-        .expect("a second daemon on the same mount point must be refused");
+    let Err(err) = Mounted::start(floor("floor", &["--caller-check"]), &dir, timeout) else {
+        panic!("a second daemon on the same mount point must be refused");
+    };
     assert!(err.to_string().contains("mounted already"), "{err}");
     // The first one still serves its mount point.
     assert_eq!(
