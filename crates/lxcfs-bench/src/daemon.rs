@@ -24,17 +24,6 @@ pub enum Kind {
     Ours,
 }
 
-impl Kind {
-    /// Short name used in tables and directory names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Floor => "floor",
-            Kind::C => "c",
-            Kind::Ours => "ours",
-        }
-    }
-}
-
 /// How to start one daemon.
 #[derive(Clone, Debug)]
 pub struct Launch {
