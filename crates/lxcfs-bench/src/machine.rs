@@ -133,19 +133,27 @@ pub fn thread_times(pid: u32) -> Vec<ThreadTimes> {
     out
 }
 
-/// Voluntary context switches of all threads between two [`thread_times`] readings
-/// (threads that appeared in between count from zero).
-pub fn sleeps_between(before: &[ThreadTimes], after: &[ThreadTimes]) -> u64 {
+/// How much `counter` (a cumulative per-thread count: run time, sleeps) grew over all threads
+/// between two [`thread_times`] readings; threads that appeared in between count from zero,
+/// threads that exited in between are not counted.
+pub fn growth(
+    before: &[ThreadTimes],
+    after: &[ThreadTimes],
+    counter: impl Fn(&ThreadTimes) -> u64,
+) -> u64 {
     after
         .iter()
         .map(|a| {
-            let b = before
-                .iter()
-                .find(|b| b.tid == a.tid)
-                .map_or(0, |b| b.sleeps);
-            a.sleeps.saturating_sub(b)
+            let b = before.iter().find(|b| b.tid == a.tid).map_or(0, &counter);
+            counter(a).saturating_sub(b)
         })
         .sum()
+}
+
+/// Voluntary context switches of all threads between two [`thread_times`] readings (see
+/// [`growth`]).
+pub fn sleeps_between(before: &[ThreadTimes], after: &[ThreadTimes]) -> u64 {
+    growth(before, after, |t| t.sleeps)
 }
 
 /// CPU use of one group of threads per operation.

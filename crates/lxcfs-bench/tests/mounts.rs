@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lxcfs_bench::daemon::{Kind, Launch, Mounted};
 use lxcfs_bench::floor::FILE_REL;
-use lxcfs_bench::machine::{thread_times, ThreadTimes};
+use lxcfs_bench::machine::{growth, thread_times};
 
 fn floor(name: &'static str, extra: &[&str]) -> Launch {
     Launch {
@@ -26,20 +26,6 @@ fn workdir(test: &str) -> PathBuf {
     dir
 }
 
-/// CPU time (ns) the daemon's threads spent between two readings.
-fn ran_ns(before: &[ThreadTimes], after: &[ThreadTimes]) -> u64 {
-    after
-        .iter()
-        .map(|a| {
-            let b = before
-                .iter()
-                .find(|b| b.tid == a.tid)
-                .map_or(0, |b| b.run_ns);
-            a.run_ns.saturating_sub(b)
-        })
-        .sum()
-}
-
 /// Reads `file` `n` times and returns each daemon's CPU time meanwhile.
 fn cpu_while_reading(file: &Path, n: usize, daemons: &[&Mounted]) -> Vec<u64> {
     let before: Vec<_> = daemons.iter().map(|d| thread_times(d.pid())).collect();
@@ -50,7 +36,7 @@ fn cpu_while_reading(file: &Path, n: usize, daemons: &[&Mounted]) -> Vec<u64> {
     daemons
         .iter()
         .zip(&before)
-        .map(|(d, b)| ran_ns(b, &thread_times(d.pid())))
+        .map(|(d, b)| growth(b, &thread_times(d.pid()), |t| t.run_ns))
         .collect()
 }
 
