@@ -183,7 +183,7 @@ describe() {
         git -C "$root" diff --quiet HEAD -- liblxcfs lxcfs-host abi crates/lxcfs-formats 2>/dev/null || echo ' + uncommitted changes')"
     echo "- C original: Debian lxcfs $(dpkg-query -W -f='${Version}' lxcfs), libfuse3 $(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || echo '?')"
     echo "- fuser $(grep -A1 '^name = "fuser"' "$root/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p'), $(rustc --version 2>/dev/null)"
-    echo "- command: sudo ./scripts/bench.sh $*"
+    echo "- command: ./scripts/bench.sh $* (as root)"
 }
 
 if [ "$mode" = run ]; then

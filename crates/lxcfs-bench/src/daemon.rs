@@ -100,18 +100,25 @@ impl Mounted {
     /// or does not mount in time (the error carries the end of its log; the daemon is
     /// stopped again).
     pub fn start(launch: Launch, workdir: &Path, timeout: Duration) -> io::Result<Mounted> {
-        let dir = workdir.join(launch.name);
+        // Absolute, as `/proc/self/mountinfo` names mount points.
+        let dir = std::path::absolute(workdir)?.join(launch.name);
         let mnt = dir.join("mnt");
         let run = dir.join("run");
-        std::fs::create_dir_all(&mnt)?;
+        let leftover = |what: String| {
+            io::Error::other(format!(
+                "{what}: a mount left by an earlier run? `umount -l {}` clears it, or use \
+                 another work directory",
+                mnt.display()
+            ))
+        };
+        // A dead FUSE mount (its daemon killed) fails here, with ENOTCONN or EEXIST.
+        std::fs::create_dir_all(&mnt)
+            .map_err(|e| leftover(format!("cannot create {}: {e}", mnt.display())))?;
         std::fs::create_dir_all(&run)?;
         // A daemon mounted here already would be hidden under the new one: its cells would
         // measure the new one.
         if is_mounted(&mnt) {
-            return Err(io::Error::other(format!(
-                "{} is mounted already",
-                mnt.display()
-            )));
+            return Err(leftover(format!("{} is mounted already", mnt.display())));
         }
         let pidfile = dir.join("pid");
         let log = dir.join("log");

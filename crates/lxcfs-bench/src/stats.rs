@@ -106,6 +106,23 @@ pub struct Throughput {
     pub cells: Vec<[Vec<Cell>; 4]>,
 }
 
+/// `ratio` (under `target`) with two decimals, or three when two would round it up to the
+/// target (`0.948`, not `0.95`, next to a ✗).
+fn below(ratio: f64, target: f64) -> String {
+    if format!("{ratio:.2}")
+        .parse::<f64>()
+        .is_ok_and(|r| r >= target)
+    {
+        format!("{ratio:.3}")
+    } else {
+        format!("{ratio:.2}")
+    }
+}
+
+/// The range the floor-against-itself values ([`Throughput::floor_aa`]) must stay within for
+/// a run to judge ratios to the floor at all (see [`Throughput::verdict`]).
+pub const AA_JUDGEABLE: (f64, f64) = (0.90, 1.10);
+
 /// Names of the slots of [`Throughput::cells`].
 pub const SLOT_NAMES: [&str; 4] = ["floor", "checked floor", "C", "ours"];
 
@@ -168,7 +185,15 @@ impl Throughput {
     ) -> Option<f64> {
         let n = self.readers[row];
         let r: Vec<f64> = (0..self.rounds())
-            .filter_map(|i| Some(self.ops(row, slot, i)? / self.pooled(n, floor, i, except)?))
+            .filter_map(|i| {
+                let own = self.ops(row, slot, i)?;
+                // Against itself, a floor cell that measured nothing (a failed cell) is no
+                // evidence of the floor's spread; anywhere else a zero is a result.
+                if except.is_some() && own <= 0.0 {
+                    return None;
+                }
+                Some(own / self.pooled(n, floor, i, except)?)
+            })
             .collect();
         (!r.is_empty()).then(|| median(r))
     }
@@ -180,12 +205,33 @@ impl Throughput {
         self.ratio_to_pooled(row, 0, 0, Some(row))
     }
 
-    /// The lowest [`Throughput::floor_aa`] over the rows with `readers` readers.
-    pub fn aa_low(&self, readers: usize) -> Option<f64> {
-        (0..self.cells.len())
+    /// The lowest and highest [`Throughput::floor_aa`] over the rows with `readers` readers;
+    /// `None` when no row has one.
+    pub fn aa_range(&self, readers: usize) -> Option<(f64, f64)> {
+        let v: Vec<f64> = (0..self.cells.len())
             .filter(|&r| self.readers[r] == readers)
             .filter_map(|r| self.floor_aa(r))
-            .min_by(f64::total_cmp)
+            .collect();
+        let low = v.iter().copied().min_by(f64::total_cmp)?;
+        let high = v.iter().copied().max_by(f64::total_cmp)?;
+        Some((low, high))
+    }
+
+    /// The verdict on `ratio` (ours against the floor at `readers` readers) for `target`:
+    /// ✓ at or above it; when below, ≈ if the floor against itself came out as low in this
+    /// run (the lowest [`Throughput::floor_aa`] at that reader count), else ✗. A run whose
+    /// floor-against-itself values at that reader count stray beyond [`AA_JUDGEABLE`]
+    /// cannot judge a few percent either way: every verdict there is `?`.
+    pub fn verdict(&self, ratio: f64, readers: usize, target: f64) -> String {
+        let aa = self.aa_range(readers);
+        match aa {
+            Some((low, high)) if low < AA_JUDGEABLE.0 || high > AA_JUDGEABLE.1 => {
+                format!("{ratio:.2} ? (A/A {low:.2}–{high:.2}: too noisy to judge)")
+            }
+            _ if ratio >= target => format!("{ratio:.2} ✓"),
+            Some((low, _)) if ratio >= low => format!("{} ≈ (within A/A)", below(ratio, target)),
+            _ => format!("{} ✗", below(ratio, target)),
+        }
     }
 
     /// A Markdown section on the scheduling regimes the cells ran in, per reader count and
@@ -228,6 +274,8 @@ impl Throughput {
                         .collect()
                 };
                 let (b, w) = (busy(true), busy(false));
+                // Cells without a reading (see `Cell::sleeps_per_op`) are in neither.
+                let classified = b.len() + w.len();
                 let med = |v: &Vec<f64>| {
                     if v.is_empty() {
                         "–".to_string()
@@ -244,7 +292,7 @@ impl Throughput {
                         format!("{:.2}", median(sleeps.clone()))
                     },
                     b.len(),
-                    all.len(),
+                    classified,
                     med(&b),
                     med(&w)
                 );
@@ -339,8 +387,43 @@ mod tests {
         assert_eq!(t.floor_aa(1), Some(1.0));
         // A row alone at its reader count has nothing to be compared with.
         assert_eq!(t.floor_aa(2), None);
-        assert_eq!(t.aa_low(4), Some(1.0));
-        assert_eq!(t.aa_low(1), None);
+        assert_eq!(t.aa_range(4), Some((1.0, 1.0)));
+        assert_eq!(t.aa_range(1), None);
+    }
+
+    #[test]
+    fn verdicts_use_the_target_then_the_floor_against_itself() {
+        let mut t = run();
+        // A/A at 4 readers is exactly 1: only the target decides.
+        assert_eq!(t.verdict(0.96, 4, 0.95), "0.96 ✓");
+        assert_eq!(t.verdict(0.94, 4, 0.95), "0.94 ✗");
+        // No A/A at 1 reader (one row): the target alone.
+        assert_eq!(t.verdict(0.90, 1, 0.95), "0.90 ✗");
+        // Row 0's floor 8 % below row 1's in every round: A/A 0.92 and 1.09.
+        t.cells[0][0] = [92.0, 92.0, 92.0].iter().map(|&v| cell(v, 0.2)).collect();
+        t.cells[1][0] = [100.0, 100.0, 100.0]
+            .iter()
+            .map(|&v| cell(v, 0.2))
+            .collect();
+        assert_eq!(t.verdict(0.93, 4, 0.95), "0.93 ≈ (within A/A)");
+        assert_eq!(t.verdict(0.91, 4, 0.95), "0.91 ✗");
+        assert_eq!(t.verdict(0.97, 4, 0.95), "0.97 ✓");
+        // Rounding never puts a failing ratio on the target.
+        assert_eq!(t.verdict(0.9480, 1, 0.95), "0.948 ✗");
+        // 20 % apart: too noisy for any verdict, a passing one included.
+        t.cells[0][0] = [80.0, 80.0, 80.0].iter().map(|&v| cell(v, 0.2)).collect();
+        assert!(t
+            .verdict(1.20, 4, 0.95)
+            .starts_with("1.20 ? (A/A 0.80–1.25"));
+    }
+
+    #[test]
+    fn a_failed_floor_cell_does_not_widen_the_floor_against_itself() {
+        let mut t = run();
+        t.cells[0][0][1] = cell(0.0, 0.0);
+        // Row 0 keeps rounds 0 and 2 against row 1: 100/300 and 100/100 → 0.667.
+        let aa = t.floor_aa(0).unwrap();
+        assert!((aa - (1.0 / 3.0 + 1.0) / 2.0).abs() < 1e-9, "{aa}");
     }
 
     #[test]

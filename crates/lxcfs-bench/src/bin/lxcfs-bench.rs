@@ -31,7 +31,9 @@ use lxcfs_bench::cgroup::{self, BenchCgroup};
 use lxcfs_bench::daemon::{Kind, Launch, Mounted};
 use lxcfs_bench::machine;
 use lxcfs_bench::pod::{Pod, ReaderResult, ReaderSpec, SharedPage};
-use lxcfs_bench::stats::{median, millis, quantile, Cell, Summary, Throughput, SLOT_NAMES};
+use lxcfs_bench::stats::{
+    median, millis, quantile, Cell, Summary, Throughput, AA_JUDGEABLE, SLOT_NAMES,
+};
 use nix::sys::signal::Signal;
 
 /// Benchmark harness for lxcfs (see scripts/bench.sh).
@@ -270,18 +272,22 @@ impl Ctx {
         let (start, end) = (spec.warmup_until, spec.warmup_until + d);
         // Thread readings at the first tick (10 ms apart) inside the window and at the first
         // one after it, or when the readers are done if that comes first.
-        let (mut before, mut after) = (None, None);
+        // No reading (a daemon whose threads cannot be read, or no tick inside the window)
+        // leaves the cell without one rather than with zero sleeps.
+        let reading = || Some(machine::thread_times(daemon)).filter(|t| !t.is_empty());
+        let (mut before, mut after, mut window_seen) = (None, None, false);
         let (results, _) = self.run_pod(spec, &shared, || {
             let now = Instant::now();
-            if before.is_none() && now >= start {
-                before = Some(machine::thread_times(daemon));
+            if !window_seen && now >= start {
+                window_seen = true;
+                before = (now < end).then(reading).flatten();
             } else if before.is_some() && after.is_none() && now >= end {
-                after = Some(machine::thread_times(daemon));
+                after = reading();
             }
             Ok(())
         })?;
         if before.is_some() && after.is_none() {
-            after = Some(machine::thread_times(daemon));
+            after = reading();
         }
         let errors = results.iter().map(|r| r.errors).sum();
         let mut lat: Vec<u32> = results.into_iter().flat_map(|r| r.latencies).collect();
@@ -625,14 +631,7 @@ fn run(args: RunArgs) -> io::Result<String> {
             )
         };
         let to_floor = table.to_pooled(row, 3, 0);
-        let mark_floor = match to_floor {
-            Some(r) if r >= 0.95 => format!("{r:.2} ✓"),
-            Some(r) if table.aa_low(*readers).is_some_and(|low| r >= low) => {
-                format!("{r:.2} ≈ (within A/A)")
-            }
-            Some(r) => format!("{r:.2} ✗"),
-            None => "–".into(),
-        };
+        let mark_floor = to_floor.map_or("–".into(), |r| table.verdict(r, *readers, 0.95));
         let mark_c = match Throughput::paired(&c[3], &c[2]) {
             Some(r) => format!("{r:.2} {}", if r >= 2.0 { "✓" } else { "✗" }),
             None => "–".into(),
@@ -673,11 +672,14 @@ fn run(args: RunArgs) -> io::Result<String> {
          those per-round ratios. **floor/floor (A/A)** applies the same statistic to the \
          row's own floor cell against the round's other floor cells: the floor compared with \
          itself, whose true ratio is 1. How far it strays from 1 is how finely this run can \
-         compare anything with the floor; an ours/floor ratio under 0.95 that is no lower than \
+         compare anything with the floor: an ours/floor ratio under 0.95 that is no lower than \
          the lowest A/A ratio at its reader count is marked ≈ (the run cannot tell it from the \
-         floor). ours/C is the median of per-round ratios of the row's own cells. ops/s of \
+         floor), and when the A/A values at a reader count stray beyond {:.2}–{:.2} every \
+         ours/floor verdict there is ? (too noisy to judge either way). ours/C is the median of per-round ratios of the row's own cells. ops/s of \
          every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
-         |---|---|---|---|---|---|\n{detail}"
+         |---|---|---|---|---|---|\n{detail}",
+        AA_JUDGEABLE.0,
+        AA_JUDGEABLE.1
     );
     let _ = write!(out, "{}", table.regimes());
     if !errors.is_empty() {
