@@ -106,6 +106,16 @@ pub struct Throughput {
     pub cells: Vec<[Vec<Cell>; 4]>,
 }
 
+/// `ratio` with ✓ when it reaches `target`, else with ✗ (printed so that rounding never puts
+/// it on the target: `0.948 ✗`, not `0.95 ✗`).
+pub fn mark(ratio: f64, target: f64) -> String {
+    if ratio >= target {
+        format!("{ratio:.2} ✓")
+    } else {
+        format!("{} ✗", below(ratio, target))
+    }
+}
+
 /// `ratio` (under `target`) with two decimals, or three when two would round it up to the
 /// target (`0.948`, not `0.95`, next to a ✗).
 fn below(ratio: f64, target: f64) -> String {
@@ -228,9 +238,10 @@ impl Throughput {
             Some((low, high)) if low < AA_JUDGEABLE.0 || high > AA_JUDGEABLE.1 => {
                 format!("{ratio:.2} ? (A/A {low:.2}–{high:.2}: too noisy to judge)")
             }
-            _ if ratio >= target => format!("{ratio:.2} ✓"),
-            Some((low, _)) if ratio >= low => format!("{} ≈ (within A/A)", below(ratio, target)),
-            _ => format!("{} ✗", below(ratio, target)),
+            Some((low, _)) if ratio < target && ratio >= low => {
+                format!("{} ≈ (within A/A)", below(ratio, target))
+            }
+            _ => mark(ratio, target),
         }
     }
 
@@ -410,6 +421,8 @@ mod tests {
         assert_eq!(t.verdict(0.97, 4, 0.95), "0.97 ✓");
         // Rounding never puts a failing ratio on the target.
         assert_eq!(t.verdict(0.9480, 1, 0.95), "0.948 ✗");
+        assert_eq!(mark(1.996, 2.0), "1.996 ✗");
+        assert_eq!(mark(2.004, 2.0), "2.00 ✓");
         // 20 % apart: too noisy for any verdict, a passing one included.
         t.cells[0][0] = [80.0, 80.0, 80.0].iter().map(|&v| cell(v, 0.2)).collect();
         assert!(t

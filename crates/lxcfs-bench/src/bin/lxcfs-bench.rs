@@ -32,7 +32,7 @@ use lxcfs_bench::daemon::{Kind, Launch, Mounted};
 use lxcfs_bench::machine;
 use lxcfs_bench::pod::{Pod, ReaderResult, ReaderSpec, SharedPage};
 use lxcfs_bench::stats::{
-    median, millis, quantile, Cell, Summary, Throughput, AA_JUDGEABLE, SLOT_NAMES,
+    mark, median, millis, quantile, Cell, Summary, Throughput, AA_JUDGEABLE, SLOT_NAMES,
 };
 use nix::sys::signal::Signal;
 
@@ -632,10 +632,7 @@ fn run(args: RunArgs) -> io::Result<String> {
         };
         let to_floor = table.to_pooled(row, 3, 0);
         let mark_floor = to_floor.map_or("–".into(), |r| table.verdict(r, *readers, 0.95));
-        let mark_c = match Throughput::paired(&c[3], &c[2]) {
-            Some(r) => format!("{r:.2} {}", if r >= 2.0 { "✓" } else { "✗" }),
-            None => "–".into(),
-        };
+        let mark_c = Throughput::paired(&c[3], &c[2]).map_or("–".into(), |r| mark(r, 2.0));
         let _ = writeln!(
             out,
             "| {file} | {readers} | {} | {} | {} | {mark_floor} | {mark_c} | {:.0} ({} × floor) | \
@@ -673,10 +670,11 @@ fn run(args: RunArgs) -> io::Result<String> {
          row's own floor cell against the round's other floor cells: the floor compared with \
          itself, whose true ratio is 1. How far it strays from 1 is how finely this run can \
          compare anything with the floor: an ours/floor ratio under 0.95 that is no lower than \
-         the lowest A/A ratio at its reader count is marked ≈ (the run cannot tell it from the \
-         floor), and when the A/A values at a reader count stray beyond {:.2}–{:.2} every \
-         ours/floor verdict there is ? (too noisy to judge either way). ours/C is the median of per-round ratios of the row's own cells. ops/s of \
-         every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
+         the lowest A/A ratio at its reader count is marked ≈ (the floor came out as low \
+         against itself; a hint, not a pass, as ours' own cells vary more), and when the A/A \
+         values at a reader count stray beyond {:.2}–{:.2} every ours/floor verdict there is ? \
+         (too noisy to judge either way). ours/C is the median of per-round ratios of the \
+         row's own cells. ops/s of every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
          |---|---|---|---|---|---|\n{detail}",
         AA_JUDGEABLE.0,
         AA_JUDGEABLE.1
