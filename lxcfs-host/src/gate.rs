@@ -165,6 +165,7 @@ impl<T: Copy> Closed<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -232,9 +233,12 @@ mod tests {
         let g: Arc<Gate<(u64, u64)>> = Arc::new(Gate::new());
         g.close().open(Some((0, 0)));
         let stop = Arc::new(AtomicBool::new(false));
+        // Entries that found the gate open, over all readers: the swaps below run while
+        // readers are really inside, however late a loaded machine schedules them.
+        let entered = Arc::new(AtomicU64::new(0));
         let readers: Vec<_> = (0..3)
             .map(|_| {
-                let (g, stop) = (g.clone(), stop.clone());
+                let (g, stop, entered) = (g.clone(), stop.clone(), entered.clone());
                 std::thread::spawn(move || {
                     let (mut inside, mut slow) = (0u64, 0u64);
                     while !stop.load(Ordering::Relaxed) {
@@ -246,7 +250,10 @@ mod tests {
                             assert_eq!(again, a, "changed while inside");
                             assert_eq!(a.0, a.1, "a half-written value");
                         }) {
-                            Ok(()) => inside += 1,
+                            Ok(()) => {
+                                inside += 1;
+                                entered.fetch_add(1, Ordering::Relaxed);
+                            }
                             Err(_) => slow += 1,
                         }
                     }
@@ -254,7 +261,20 @@ mod tests {
                 })
             })
             .collect();
-        for i in 1..=200u64 {
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        let wait_for = |n: u64| {
+            while entered.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        };
+        wait_for(3);
+        let before = entered.load(Ordering::Relaxed);
+        let mut i = 0u64;
+        // At least 200 swaps, and until the readers have been inside 200 more times.
+        while i < 200
+            || (entered.load(Ordering::Relaxed) < before + 200 && Instant::now() < deadline)
+        {
+            i += 1;
             let closed = g.close();
             std::thread::yield_now();
             closed.open(Some((i, i)));
