@@ -411,6 +411,8 @@ pub struct Plugin {
     /// The current generation's library for calls on event-loop threads: closed (and
     /// drained) whenever `current` changes, so that a reload also waits for those calls.
     gate: Gate<Lib>,
+    /// Number of the generation behind the open gate; 0 while it is closed.
+    serving: AtomicU64,
     path: PathBuf,
     options: InitOptions,
     workers: usize,
@@ -586,6 +588,7 @@ impl Plugin {
         let plugin = Plugin {
             current: RwLock::new(None),
             gate: Gate::new(),
+            serving: AtomicU64::new(0),
             path: path.to_path_buf(),
             options,
             workers: workers.max(1),
@@ -639,22 +642,22 @@ impl Plugin {
     /// handed back; it opens again only with a new library, so calls made meanwhile wait on
     /// the generation lock (held by the caller) and run on the new library.
     fn install(&self, slot: &mut Option<Generation>, g: Option<Generation>) -> Option<Generation> {
+        self.serving.store(0, Ordering::Release);
         let closed = self.gate.close();
         let lib = g.as_ref().map(|g| g.lib);
         let old = std::mem::replace(slot, g);
-        if lib.is_some() {
+        if let Some(l) = lib {
             closed.open(lib);
+            self.serving.store(l.generation(), Ordering::Release);
         }
         old
     }
 
-    /// Number of the generation serving now, as the gate holds it; 0 while the gate is closed
-    /// (at a reload, after a failed one, or for a thread without a gate slot). A value read
-    /// just before a reload begins may be the old generation's.
+    /// Number of the generation serving now; 0 while the gate is closed (during a reload, and
+    /// after a failed one). One load, without entering the gate: a value read just before a
+    /// reload begins may be the old generation's, as for any request that arrives then.
     pub fn serving(&self) -> u64 {
-        self.gate
-            .enter(|lib| lib.map_or(0, |l| l.generation()))
-            .unwrap_or(0)
+        self.serving.load(Ordering::Acquire)
     }
 
     /// Runs `f` with the current generation's library on the calling thread, holding the

@@ -83,6 +83,9 @@ pub struct ThreadTimes {
     /// Voluntary context switches (`voluntary_ctxt_switches` of `status`): how often the
     /// thread blocked, e.g. in read(2) on `/dev/fuse` with no request queued.
     pub sleeps: u64,
+    /// Minor page faults (`minflt`, field 10 of `stat`): pages the thread touched that had to
+    /// be mapped in, e.g. after the allocator gave memory back to the kernel.
+    pub minor_faults: u64,
 }
 
 /// CPU time of every thread of `pid`.
@@ -128,6 +131,7 @@ pub fn thread_times(pid: u32) -> Vec<ThreadTimes> {
             system: field(15),
             run_ns,
             sleeps,
+            minor_faults: field(10),
         });
     }
     out

@@ -959,6 +959,11 @@ fn load(args: LoadArgs) -> io::Result<String> {
         "daemon sleeps per operation (voluntary context switches): {:.2}",
         machine::sleeps_between(&cpu_before, &cpu_after) as f64 / ops.max(1) as f64
     );
+    let _ = writeln!(
+        out,
+        "daemon minor page faults per operation: {:.3}",
+        machine::growth(&cpu_before, &cpu_after, |t| t.minor_faults) as f64 / ops.max(1) as f64
+    );
     drop(m);
     drop(cg);
     Ok(out)
