@@ -522,7 +522,9 @@ impl InitCache {
     fn rendered(&self, fs: &HostFs, pidns: u64, path: &str, ttl: Duration) -> Option<&Arc<[u8]>> {
         let c = self.by_ns.get(&pidns)?;
         let (at, bytes) = c.rendered.get(path)?;
-        if at.elapsed() >= ttl || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
+        // Compared as instants: `now - at` would cost a checked subtraction on every read.
+        let expired = at.checked_add(ttl).is_none_or(|end| Instant::now() >= end);
+        if expired || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
             return None;
         }
         Some(bytes)

@@ -129,6 +129,7 @@ impl Handles {
         }
     }
 
+    #[inline]
     fn slot(&self, index: u32) -> Option<&Slot> {
         let i = index as usize;
         let chunk = self.chunks.get(i / CHUNK)?.get_or_init(|| {
@@ -164,6 +165,7 @@ impl Handles {
     }
 
     /// The open file of handle `fh`, locked; `None` for a handle that is not open.
+    #[inline]
     pub fn get(&self, fh: u64) -> Option<MutexGuard<'_, Open>> {
         let index = u32::try_from(fh & u64::from(u32::MAX))
             .ok()?

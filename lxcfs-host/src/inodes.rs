@@ -60,6 +60,7 @@ impl Inodes {
         t
     }
 
+    #[inline]
     fn entry(&self, ino: u64) -> Option<&Entry> {
         let index = usize::try_from(ino.checked_sub(1)?).ok()?;
         self.paths
@@ -70,6 +71,7 @@ impl Inodes {
     }
 
     /// The path of `ino`; `None` for a number never handed out.
+    #[inline]
     pub fn path(&self, ino: u64) -> Option<&str> {
         self.entry(ino).map(|e| &*e.path)
     }
@@ -77,6 +79,7 @@ impl Inodes {
     /// The open flags library generation `generation` answered for a read-only open of `ino`
     /// and marked caller-independent ([`Inodes::keep_open`]); `None` when there is no such
     /// answer (none kept, or kept from another generation).
+    #[inline]
     pub fn kept_open(&self, ino: u64, generation: u64) -> Option<u32> {
         let kept = self.entry(ino)?.open_ro.load(Ordering::Relaxed);
         (kept != 0 && kept >> 32 == generation & u64::from(u32::MAX)).then_some(kept as u32)
