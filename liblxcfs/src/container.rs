@@ -522,7 +522,7 @@ impl InitCache {
     fn rendered(&self, fs: &HostFs, pidns: u64, path: &str, ttl: Duration) -> Option<&Arc<[u8]>> {
         let c = self.by_ns.get(&pidns)?;
         let (at, bytes) = c.rendered.get(path)?;
-        // Compared as instants: `now - at` would cost a checked subtraction on every read.
+        // A clock read and a comparison (`elapsed()` would add a checked subtraction).
         let expired = at.checked_add(ttl).is_none_or(|end| Instant::now() >= end);
         if expired || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
             return None;

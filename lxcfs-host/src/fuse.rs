@@ -11,12 +11,11 @@
 //! snapshot (a first read past offset 0 renders one). This is what the kernel's seq_file does
 //! for `/proc` files, and what upstream lxcfs does: a reader never sees two renders stitched
 //! together within one pass, and tools that keep the file open and read it again from the
-//! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. When the
-//! read at offset 0 takes the whole render (the usual case: readers ask for a page or more),
-//! the next read in sequence can only find the end of the file, so only the render's length
-//! is kept, and the bytes are not copied; a later read inside that length (a `pread` going
-//! back, which seq_file would answer from a fresh pass too) renders anew and keeps a
-//! snapshot. `open`
+//! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. The
+//! snapshot is kept even when the read at offset 0 took the whole render: readers seek back
+//! into what they read (bash's `read` reads a block, then seeks back to the end of the line
+//! it used) and must find the same pass there, and other readers of a shared descriptor must
+//! not change what one reader's next read returns. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
 //! filesystem: a read-only open of a file whose answer the library marked
 //! caller-independent is answered from the inode table without a library call. Renders of
@@ -331,10 +330,6 @@ impl Filesystem for LxcfsFs {
                 reply.data(buf);
             });
         }
-        if offset > 0 && open.delivered.is_some_and(|len| offset >= len) {
-            drop(open);
-            return reply.data(&[]);
-        }
         let Some(path) = self.shared.inodes.path(open.ino) else {
             return reply.error(Errno::EBADF);
         };
@@ -343,16 +338,9 @@ impl Filesystem for LxcfsFs {
             RENDER.with_borrow_mut(|buf| {
                 let rendered = lib_read(lib, &c, path, buf);
                 if rendered.is_ok() {
-                    if offset == 0 && buf.len() <= size as usize {
-                        // Taken whole: only the end is left to find.
-                        open.has_snapshot = false;
-                        open.delivered = Some(buf.len() as u64);
-                    } else {
-                        open.snapshot.clear();
-                        open.snapshot.extend_from_slice(buf);
-                        open.has_snapshot = true;
-                        open.delivered = None;
-                    }
+                    open.snapshot.clear();
+                    open.snapshot.extend_from_slice(buf);
+                    open.has_snapshot = true;
                 }
                 drop(open);
                 match rendered {

@@ -44,9 +44,6 @@ pub struct Open {
     live: bool,
     /// Whether a read has rendered `snapshot` for this open.
     pub has_snapshot: bool,
-    /// Set instead of `snapshot` when a read at offset 0 took a render whole: its length in
-    /// bytes, where the next read in sequence finds the end of the file.
-    pub delivered: Option<u64>,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
     pub psi_capable: bool,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
@@ -68,7 +65,6 @@ impl Open {
         self.generation = self.generation.wrapping_add(1);
         self.ino = 0;
         self.has_snapshot = false;
-        self.delivered = None;
         let cap = self.snapshot.capacity();
         let keep = cap <= KEEP_SNAPSHOT
             && kept

@@ -231,10 +231,13 @@ impl Throughput {
     /// ✓ at or above it; when below, ≈ if the floor against itself came out as low in this
     /// run (the lowest [`Throughput::floor_aa`] at that reader count), else ✗. A run whose
     /// floor-against-itself values at that reader count stray beyond [`AA_JUDGEABLE`]
-    /// cannot judge a few percent either way: every verdict there is `?`.
+    /// cannot judge a few percent either way: every verdict there is `?`; so is every
+    /// verdict of a run that has no such values (one file per reader count), which cannot
+    /// show its own noise.
     pub fn verdict(&self, ratio: f64, readers: usize, target: f64) -> String {
         let aa = self.aa_range(readers);
         match aa {
+            None => format!("{ratio:.2} ? (no A/A with one file: noise unknown)"),
             Some((low, high)) if low < AA_JUDGEABLE.0 || high > AA_JUDGEABLE.1 => {
                 format!("{ratio:.2} ? (A/A {low:.2}–{high:.2}: too noisy to judge)")
             }
@@ -408,8 +411,15 @@ mod tests {
         // A/A at 4 readers is exactly 1: only the target decides.
         assert_eq!(t.verdict(0.96, 4, 0.95), "0.96 ✓");
         assert_eq!(t.verdict(0.94, 4, 0.95), "0.94 ✗");
-        // No A/A at 1 reader (one row): the target alone.
-        assert_eq!(t.verdict(0.90, 1, 0.95), "0.90 ✗");
+        // No A/A at 1 reader (one row): the run cannot show its noise, so no verdict.
+        assert_eq!(
+            t.verdict(0.90, 1, 0.95),
+            "0.90 ? (no A/A with one file: noise unknown)"
+        );
+        assert_eq!(
+            t.verdict(1.30, 1, 0.95),
+            "1.30 ? (no A/A with one file: noise unknown)"
+        );
         // Row 0's floor 8 % below row 1's in every round: A/A 0.92 and 1.09.
         t.cells[0][0] = [92.0, 92.0, 92.0].iter().map(|&v| cell(v, 0.2)).collect();
         t.cells[1][0] = [100.0, 100.0, 100.0]
@@ -420,7 +430,8 @@ mod tests {
         assert_eq!(t.verdict(0.91, 4, 0.95), "0.91 ✗");
         assert_eq!(t.verdict(0.97, 4, 0.95), "0.97 ✓");
         // Rounding never puts a failing ratio on the target.
-        assert_eq!(t.verdict(0.9480, 1, 0.95), "0.948 ✗");
+        assert_eq!(mark(0.9480, 0.95), "0.948 ✗");
+        assert_eq!(t.verdict(0.9480, 4, 0.95), "0.948 ≈ (within A/A)");
         assert_eq!(mark(1.996, 2.0), "1.996 ✗");
         assert_eq!(mark(2.004, 2.0), "2.00 ✓");
         // 20 % apart: too noisy for any verdict, a passing one included.

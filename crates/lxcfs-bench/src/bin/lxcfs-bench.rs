@@ -484,7 +484,14 @@ fn run(args: RunArgs) -> io::Result<String> {
         if ctx.pidns { ", each pod in its own pid namespace" } else { "" },
     );
 
-    eprintln!("lxcfs-bench: mounting the floor, the checked floor, the C original and ours");
+    eprintln!(
+        "lxcfs-bench: mounting the floor, the checked floor, {}ours",
+        if args.skip_c {
+            ""
+        } else {
+            "the C original and "
+        }
+    );
     let mount_timeout = Duration::from_secs(20);
     let floor = Mounted::start(
         launch(common, Target::Floor, vec![], 0)?,
@@ -647,6 +654,9 @@ fn run(args: RunArgs) -> io::Result<String> {
             median(loads[row].clone()),
         );
         let rounds = |v: &Vec<Cell>| {
+            if v.is_empty() {
+                return "–".to_string();
+            }
             v.iter()
                 .map(|c| format!("{:.0}", c.summary.ops_per_sec))
                 .collect::<Vec<_>>()
@@ -673,7 +683,8 @@ fn run(args: RunArgs) -> io::Result<String> {
          the lowest A/A ratio at its reader count is marked ≈ (the floor came out as low \
          against itself; a hint, not a pass, as ours' own cells vary more), and when the A/A \
          values at a reader count stray beyond {:.2}–{:.2} every ours/floor verdict there is ? \
-         (too noisy to judge either way). ours/C is the median of per-round ratios of the \
+         (too noisy to judge either way), as is every verdict of a run with one file, which \
+         has no A/A. ours/C is the median of per-round ratios of the \
          row's own cells. ops/s of every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
          |---|---|---|---|---|---|\n{detail}",
         AA_JUDGEABLE.0,
