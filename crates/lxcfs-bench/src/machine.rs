@@ -145,13 +145,14 @@ pub fn growth(
     after: &[ThreadTimes],
     counter: impl Fn(&ThreadTimes) -> u64,
 ) -> u64 {
-    after
-        .iter()
-        .map(|a| {
-            let b = before.iter().find(|b| b.tid == a.tid).map_or(0, &counter);
-            counter(a).saturating_sub(b)
-        })
-        .sum()
+    after.iter().map(|a| grown(before, a, &counter)).sum()
+}
+
+/// How much `counter` of thread `a` grew since the reading `before` (from zero for a thread
+/// that is not in it).
+fn grown(before: &[ThreadTimes], a: &ThreadTimes, counter: impl Fn(&ThreadTimes) -> u64) -> u64 {
+    let b = before.iter().find(|b| b.tid == a.tid).map_or(0, &counter);
+    counter(a).saturating_sub(b)
 }
 
 /// Voluntary context switches of all threads between two [`thread_times`] readings (see
@@ -176,13 +177,11 @@ pub fn cpu_per_op(before: &[ThreadTimes], after: &[ThreadTimes], ops: u64) -> Ve
     // (group, run ns, user ticks, system ticks)
     let mut groups: Vec<(String, u64, u64, u64)> = Vec::new();
     for a in after {
-        let b = before.iter().find(|b| b.tid == a.tid);
-        let (u0, s0, r0) = b.map_or((0, 0, 0), |b| (b.user, b.system, b.run_ns));
         let group: String = a.name.chars().filter(|c| !c.is_ascii_digit()).collect();
         let d = (
-            a.run_ns.saturating_sub(r0),
-            a.user.saturating_sub(u0),
-            a.system.saturating_sub(s0),
+            grown(before, a, |t| t.run_ns),
+            grown(before, a, |t| t.user),
+            grown(before, a, |t| t.system),
         );
         match groups.iter_mut().find(|g| g.0 == group) {
             Some(g) => {

@@ -290,25 +290,22 @@ impl Throughput {
                 let (b, w) = (busy(true), busy(false));
                 // Cells without a reading (see `Cell::sleeps_per_op`) are in neither.
                 let classified = b.len() + w.len();
-                let med = |v: &Vec<f64>| {
+                // The median with `decimals` decimals, or – for no values.
+                let med = |v: &Vec<f64>, decimals: usize| {
                     if v.is_empty() {
                         "–".to_string()
                     } else {
-                        format!("{:.0}", median(v.clone()))
+                        format!("{:.decimals$}", median(v.clone()))
                     }
                 };
                 let _ = writeln!(
                     out,
                     "| {n} | {name} | {} | {} of {} | {} | {} |",
-                    if sleeps.is_empty() {
-                        "–".to_string()
-                    } else {
-                        format!("{:.2}", median(sleeps.clone()))
-                    },
+                    med(&sleeps, 2),
                     b.len(),
                     classified,
-                    med(&b),
-                    med(&w)
+                    med(&b, 0),
+                    med(&w, 0)
                 );
             }
         }
