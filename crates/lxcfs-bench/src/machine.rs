@@ -65,6 +65,41 @@ pub fn virtualized() -> bool {
         .unwrap_or(false)
 }
 
+/// How an idle CPU waits for work: the cpuidle driver and governor
+/// (`/sys/devices/system/cpu/cpuidle/`) and, under the `haltpoll` driver of a KVM guest, how
+/// long the guest polls before halting (`/sys/module/haltpoll/parameters/guest_halt_poll_ns`,
+/// ns; 0 means every idle period halts the virtual CPU). A halted virtual CPU is woken through
+/// the hypervisor and runs on cold processor state, which multiplies the cost of every request
+/// a FUSE daemon answers at one reader (see doc/benchmarks.md), so two runs compare only under
+/// the same idle policy. E.g. `driver haltpoll, governor haltpoll, guest halt polling 0 ns`.
+pub fn idle_policy() -> String {
+    idle_policy_in(std::path::Path::new("/sys"))
+}
+
+/// [`idle_policy`] under a sysfs root `sys` (a fixture tree in tests).
+pub fn idle_policy_in(sys: &std::path::Path) -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(sys.join(p))
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let cpuidle = "devices/system/cpu/cpuidle";
+    let mut parts = vec![format!(
+        "driver {}",
+        read(&format!("{cpuidle}/current_driver")).unwrap_or_else(|| "none".into())
+    )];
+    if let Some(g) = read(&format!("{cpuidle}/current_governor"))
+        .or_else(|| read(&format!("{cpuidle}/current_governor_ro")))
+    {
+        parts.push(format!("governor {g}"));
+    }
+    if let Some(ns) = read("module/haltpoll/parameters/guest_halt_poll_ns") {
+        parts.push(format!("guest halt polling {ns} ns"));
+    }
+    parts.join(", ")
+}
+
 /// CPU time of one thread from `/proc/<pid>/task/<tid>/`: tid, name, user and system
 /// ticks (`stat`, tick-sampled), the exact run time in ns (`schedstat`) and how often the
 /// thread went to sleep (`status`).
@@ -207,4 +242,48 @@ pub fn cpu_per_op(before: &[ThreadTimes], after: &[ThreadTimes], ops: u64) -> Ve
         .collect();
     out.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> std::path::PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "lxcfs-bench-idle-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn idle_policy_names_driver_governor_and_guest_halt_polling() {
+        let root = tree(&[
+            ("devices/system/cpu/cpuidle/current_driver", "haltpoll\n"),
+            (
+                "devices/system/cpu/cpuidle/current_governor_ro",
+                "haltpoll\n",
+            ),
+            ("module/haltpoll/parameters/guest_halt_poll_ns", "0\n"),
+        ]);
+        assert_eq!(
+            idle_policy_in(&root),
+            "driver haltpoll, governor haltpoll, guest halt polling 0 ns"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+        let root = tree(&[("devices/system/cpu/cpuidle/current_driver", "intel_idle\n")]);
+        assert_eq!(idle_policy_in(&root), "driver intel_idle");
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            idle_policy_in(std::path::Path::new("/nonexistent")),
+            "driver none"
+        );
+    }
 }

@@ -467,21 +467,30 @@ fn run(args: RunArgs) -> io::Result<String> {
     let mut out = String::new();
 
     let _ = writeln!(out, "## Machine\n");
-    let _ =
-        writeln!(
+    let _ = writeln!(
         out,
-        "- CPU: {} × {} ({})\n- kernel {}, {} MiB RAM\n- load average at start: {}\n- readers: \
-         processes in cgroup v1 `{}` (memory.limit_in_bytes {} MiB, cpuset.cpus {}){}",
+        "- CPU: {} × {} ({})\n- idle CPUs: {}\n- kernel {}, {} MiB RAM\n- load average at \
+         start: {}\n- readers: processes in cgroup v1 `{}` (memory.limit_in_bytes {} MiB, \
+         cpuset.cpus {}){}",
         machine::cpus(),
         machine::cpu_model(),
-        if machine::virtualized() { "virtual machine" } else { "bare metal" },
+        if machine::virtualized() {
+            "virtual machine"
+        } else {
+            "bare metal"
+        },
+        machine::idle_policy(),
         machine::kernel(),
         machine::mem_total_mib(),
         machine::loadavg(),
         cg.path,
         common.memory_limit_mib,
         cg.get("cpuset", "cpuset.cpus").unwrap_or_default(),
-        if ctx.pidns { ", each pod in its own pid namespace" } else { "" },
+        if ctx.pidns {
+            ", each pod in its own pid namespace"
+        } else {
+            ""
+        },
     );
 
     eprintln!(
@@ -975,6 +984,7 @@ fn load(args: LoadArgs) -> io::Result<String> {
         "daemon minor page faults per operation: {:.3}",
         machine::growth(&cpu_before, &cpu_after, |t| t.minor_faults) as f64 / ops.max(1) as f64
     );
+    let _ = writeln!(out, "idle CPUs: {}", machine::idle_policy());
     drop(m);
     drop(cg);
     Ok(out)
