@@ -133,6 +133,11 @@ fn below(ratio: f64, target: f64) -> String {
 /// a run to judge ratios to the floor at all (see [`Throughput::verdict`]).
 pub const AA_JUDGEABLE: (f64, f64) = (0.90, 1.10);
 
+/// Fewest rounds a run needs before its ratios get a ✓ or ✗: single cells of one
+/// implementation vary by 2–3× on a shared machine, and the median of one or two rounds is
+/// no better than a single cell.
+pub const MIN_ROUNDS: usize = 3;
+
 /// Names of the slots of [`Throughput::cells`].
 pub const SLOT_NAMES: [&str; 4] = ["floor", "checked floor", "C", "ours"];
 
@@ -143,7 +148,8 @@ impl Throughput {
             .map(|c| c.summary.ops_per_sec)
     }
 
-    fn rounds(&self) -> usize {
+    /// Rounds measured: the most cells any row and implementation has.
+    pub fn rounds(&self) -> usize {
         self.cells
             .iter()
             .flat_map(|c| c.iter().map(Vec::len))
@@ -234,7 +240,12 @@ impl Throughput {
     /// cannot judge a few percent either way: every verdict there is `?`; so is every
     /// verdict of a run that has no such values (one file per reader count), which cannot
     /// show its own noise.
+    ///
+    /// A run of fewer than [`MIN_ROUNDS`] rounds gets `?` before anything else.
     pub fn verdict(&self, ratio: f64, readers: usize, target: f64) -> String {
+        if let Some(few) = self.too_few_rounds(ratio) {
+            return few;
+        }
         let aa = self.aa_range(readers);
         match aa {
             None => format!("{ratio:.2} ? (no A/A with one file: noise unknown)"),
@@ -246,6 +257,24 @@ impl Throughput {
             }
             _ => mark(ratio, target),
         }
+    }
+
+    /// The verdict on a ratio of two implementations' own cells (ours/C, [`Throughput::paired`])
+    /// for `target`: [`mark`], or `?` in a run of fewer than [`MIN_ROUNDS`] rounds.
+    pub fn paired_verdict(&self, ratio: f64, target: f64) -> String {
+        self.too_few_rounds(ratio)
+            .unwrap_or_else(|| mark(ratio, target))
+    }
+
+    /// `ratio` marked `?` when the run has fewer than [`MIN_ROUNDS`] rounds.
+    fn too_few_rounds(&self, ratio: f64) -> Option<String> {
+        let n = self.rounds();
+        (n < MIN_ROUNDS).then(|| {
+            format!(
+                "{ratio:.2} ? ({n} round{}: too few to judge)",
+                if n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     /// A Markdown section on the scheduling regimes the cells ran in, per reader count and
@@ -436,6 +465,36 @@ mod tests {
         assert!(t
             .verdict(1.20, 4, 0.95)
             .starts_with("1.20 ? (A/A 0.80–1.25"));
+    }
+
+    #[test]
+    fn runs_of_fewer_than_three_rounds_get_no_verdict() {
+        let mut t = run();
+        assert_eq!(t.rounds(), 3);
+        assert_eq!(t.paired_verdict(1.96, 2.0), "1.96 ✗");
+        assert_eq!(t.paired_verdict(2.50, 2.0), "2.50 ✓");
+        for row in &mut t.cells {
+            for slot in row.iter_mut() {
+                slot.truncate(1);
+            }
+        }
+        assert_eq!(t.rounds(), 1);
+        assert_eq!(
+            t.verdict(0.80, 4, 0.95),
+            "0.80 ? (1 round: too few to judge)"
+        );
+        assert_eq!(
+            t.verdict(1.30, 4, 0.95),
+            "1.30 ? (1 round: too few to judge)"
+        );
+        assert_eq!(
+            t.paired_verdict(0.57, 2.0),
+            "0.57 ? (1 round: too few to judge)"
+        );
+        assert_eq!(
+            t.paired_verdict(3.10, 2.0),
+            "3.10 ? (1 round: too few to judge)"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use lxcfs_bench::daemon::{Kind, Launch, Mounted};
 use lxcfs_bench::machine;
 use lxcfs_bench::pod::{Pod, ReaderResult, ReaderSpec, SharedPage};
 use lxcfs_bench::stats::{
-    mark, median, millis, quantile, Cell, Summary, Throughput, AA_JUDGEABLE, SLOT_NAMES,
+    median, millis, quantile, Cell, Summary, Throughput, AA_JUDGEABLE, MIN_ROUNDS, SLOT_NAMES,
 };
 use nix::sys::signal::Signal;
 
@@ -648,7 +648,8 @@ fn run(args: RunArgs) -> io::Result<String> {
         };
         let to_floor = table.to_pooled(row, 3, 0);
         let mark_floor = to_floor.map_or("–".into(), |r| table.verdict(r, *readers, 0.95));
-        let mark_c = Throughput::paired(&c[3], &c[2]).map_or("–".into(), |r| mark(r, 2.0));
+        let mark_c =
+            Throughput::paired(&c[3], &c[2]).map_or("–".into(), |r| table.paired_verdict(r, 2.0));
         let _ = writeln!(
             out,
             "| {file} | {readers} | {} | {} | {} | {mark_floor} | {mark_c} | {:.0} ({} × floor) | \
@@ -693,11 +694,11 @@ fn run(args: RunArgs) -> io::Result<String> {
          against itself; a hint, not a pass, as ours' own cells vary more), and when the A/A \
          values at a reader count stray beyond {:.2}–{:.2} every ours/floor verdict there is ? \
          (too noisy to judge either way), as is every verdict of a run with one file, which \
-         has no A/A. ours/C is the median of per-round ratios of the \
-         row's own cells. ops/s of every round:\n\n| file | readers | floor | checked floor | C | ours |\n\
+         has no A/A. ours/C is the median of per-round ratios of the row's own cells. A run of \
+         fewer than {} rounds gets ? for every ratio, ours/C included. ops/s of every \
+         round:\n\n| file | readers | floor | checked floor | C | ours |\n\
          |---|---|---|---|---|---|\n{detail}",
-        AA_JUDGEABLE.0,
-        AA_JUDGEABLE.1
+        AA_JUDGEABLE.0, AA_JUDGEABLE.1, MIN_ROUNDS
     );
     let _ = write!(out, "{}", table.regimes());
     if !errors.is_empty() {
