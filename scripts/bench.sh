@@ -195,6 +195,9 @@ if [ "$mode" = run ]; then
         describe "$@"
         echo
     } >"$report.head"
+    # The header (commit, versions, command) goes to the terminal too; the harness prints the
+    # rest as it runs.
+    cat "$report.head"
     # The reload pause: the team's reload-bench when it is there (the harness then skips its
     # own reload phase), with `--reloads N` from the command line (default 100; 0 skips it).
     rb_reloads=100

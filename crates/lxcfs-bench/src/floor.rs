@@ -24,7 +24,7 @@
 //! As a reference, `--caller-check` makes the floor do the one thing every lxcfs must do per
 //! request beyond the floor and that no cache can remove: prove that the caller's thread id
 //! still names the thread it named when the caller was first seen (a recycled id must never
-//! be taken for another container's). It keeps a pidfd per caller thread and polls it at
+//! be taken for another container's reader). It keeps a pidfd per caller thread and polls it at
 //! every read at offset 0, one system call, with lxcfs's own functions
 //! (`lxcfs::container::pidfd_open_thread`, `pidfd_alive`); nothing else. The
 //! difference to the plain floor is what that check costs on the machine.

@@ -557,7 +557,7 @@ fn run(args: RunArgs) -> io::Result<String> {
         "\nThe floor serves a fixed {} byte file (`{}`). The checked floor is the same \
          filesystem doing lxcfs's caller check at every read at offset 0 (a pidfd per caller \
          thread, polled: one system call) and nothing else: the least any lxcfs that never \
-         takes a recycled thread id for another container's must do beyond the floor.",
+         takes a recycled thread id for another container's reader must do beyond the floor.",
         lxcfs_bench::floor::FILE_SIZE,
         lxcfs_bench::floor::FILE_REL
     );
