@@ -51,9 +51,8 @@ pub const TTL: Duration = Duration::from_millis(500);
 const KEEP_RENDER_BUFFER: usize = 256 * 1024;
 
 thread_local! {
-    /// This event-loop thread's render buffer: a render is collected here and then trades
-    /// places with the open file's snapshot buffer, so buffers circulate between threads and
-    /// slots and a warmed-up daemon allocates nothing to read.
+    /// This event-loop thread's render buffer: a render is collected here, copied into the
+    /// open file's snapshot, and the reply is sent from here after the snapshot is unlocked.
     static RENDER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -317,15 +316,19 @@ impl Filesystem for LxcfsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        // The slot stays locked across a render and its reply, so reads of this file wait for
-        // both. The reply is sent from the snapshot itself: the render is collected in this
-        // thread's buffer, which then trades places with the snapshot, so the content is
-        // copied once (out of the library) and a failed render leaves the previous pass intact.
+        // The slot stays locked across a render, so reads of this file wait for it. Every
+        // reply is sent after the slot is unlocked: the reply wakes the reader, whose next
+        // request (on the other event-loop thread, often) must not find the slot still locked.
         let Some(mut open) = self.shared.handles.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
         if offset > 0 && open.has_snapshot {
-            return reply.data(slice(&open.snapshot, offset, size));
+            return RENDER.with_borrow_mut(|buf| {
+                buf.clear();
+                buf.extend_from_slice(slice(&open.snapshot, offset, size));
+                drop(open);
+                reply.data(buf);
+            });
         }
         let Some(path) = self.shared.inodes.path(open.ino) else {
             return reply.error(Errno::EBADF);
@@ -333,12 +336,15 @@ impl Filesystem for LxcfsFs {
         let c = caller(req);
         self.run(move |lib, _| {
             RENDER.with_borrow_mut(|buf| {
-                match lib_read(lib, &c, path, buf) {
-                    Ok(()) => {
-                        std::mem::swap(&mut open.snapshot, buf);
-                        open.has_snapshot = true;
-                        reply.data(slice(&open.snapshot, offset, size));
-                    }
+                let rendered = lib_read(lib, &c, path, buf);
+                if rendered.is_ok() {
+                    open.snapshot.clear();
+                    open.snapshot.extend_from_slice(buf);
+                    open.has_snapshot = true;
+                }
+                drop(open);
+                match rendered {
+                    Ok(()) => reply.data(slice(buf, offset, size)),
                     Err(e) => reply.error(e),
                 }
                 if buf.capacity() > KEEP_RENDER_BUFFER {
