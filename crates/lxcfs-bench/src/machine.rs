@@ -69,10 +69,11 @@ pub fn virtualized() -> bool {
 /// (`/sys/devices/system/cpu/cpuidle/`) and, under the `haltpoll` governor of a KVM guest,
 /// the longest the guest polls before halting (`/sys/module/haltpoll/parameters/
 /// guest_halt_poll_ns`, ns, the ceiling of an adaptive window; 0 means every idle period
-/// halts the virtual CPU). A halted virtual CPU is woken through
-/// the hypervisor and runs on cold processor state, which multiplies the cost of every request
-/// a FUSE daemon answers at one reader (see doc/benchmarks.md), so two runs compare only under
-/// the same idle policy. E.g. `driver haltpoll, governor haltpoll, guest halt polling 0 ns`.
+/// halts the virtual CPU). A halted virtual CPU is woken through the hypervisor, and on the
+/// development VM every request a FUSE daemon answered at one reader then cost two to seven
+/// times the CPU it cost under polling (doc/benchmarks.md, "How the idle policy moves one
+/// reader"), so two runs compare only under the same idle policy. E.g. `driver haltpoll,
+/// governor haltpoll, guest halt polling 0 ns`.
 pub fn idle_policy() -> String {
     idle_policy_in(std::path::Path::new("/sys"))
 }
