@@ -253,12 +253,10 @@ pub fn cpu_per_op(before: &[ThreadTimes], after: &[ThreadTimes], ops: u64) -> Ve
 mod tests {
     use super::*;
 
-    fn tree(files: &[(&str, &str)]) -> std::path::PathBuf {
-        let root = std::env::temp_dir().join(format!(
-            "lxcfs-bench-idle-{}-{}",
-            std::process::id(),
-            files.len()
-        ));
+    /// A sysfs fixture tree named after `tag` (one per case, so no two cases share one).
+    fn tree(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("lxcfs-bench-idle-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for (path, text) in files {
             let p = root.join(path);
@@ -270,14 +268,17 @@ mod tests {
 
     #[test]
     fn idle_policy_names_driver_governor_and_guest_halt_polling() {
-        let root = tree(&[
-            ("devices/system/cpu/cpuidle/current_driver", "haltpoll\n"),
-            (
-                "devices/system/cpu/cpuidle/current_governor_ro",
-                "haltpoll\n",
-            ),
-            ("module/haltpoll/parameters/guest_halt_poll_ns", "0\n"),
-        ]);
+        let root = tree(
+            "haltpoll",
+            &[
+                ("devices/system/cpu/cpuidle/current_driver", "haltpoll\n"),
+                (
+                    "devices/system/cpu/cpuidle/current_governor_ro",
+                    "haltpoll\n",
+                ),
+                ("module/haltpoll/parameters/guest_halt_poll_ns", "0\n"),
+            ],
+        );
         assert_eq!(
             idle_policy_in(&root),
             "driver haltpoll, governor haltpoll, guest halt polling 0 ns"
@@ -285,14 +286,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         // The parameter file exists whenever the module is loaded; under another governor it
         // has no effect and is not reported.
-        let root = tree(&[
-            ("devices/system/cpu/cpuidle/current_driver", "intel_idle\n"),
-            ("devices/system/cpu/cpuidle/current_governor", "menu\n"),
-            ("module/haltpoll/parameters/guest_halt_poll_ns", "200000\n"),
-        ]);
+        let root = tree(
+            "menu",
+            &[
+                ("devices/system/cpu/cpuidle/current_driver", "intel_idle\n"),
+                ("devices/system/cpu/cpuidle/current_governor", "menu\n"),
+                ("module/haltpoll/parameters/guest_halt_poll_ns", "200000\n"),
+            ],
+        );
         assert_eq!(idle_policy_in(&root), "driver intel_idle, governor menu");
         let _ = std::fs::remove_dir_all(&root);
-        let root = tree(&[("devices/system/cpu/cpuidle/current_driver", "intel_idle\n")]);
+        let root = tree(
+            "driver-only",
+            &[("devices/system/cpu/cpuidle/current_driver", "intel_idle\n")],
+        );
         assert_eq!(idle_policy_in(&root), "driver intel_idle");
         let _ = std::fs::remove_dir_all(&root);
         assert_eq!(
