@@ -203,7 +203,7 @@ fn broken_cgroup_files_serve_the_host_file() {
     for layout in LAYOUTS {
         let f = Fixture::load(layout, Options::default());
         let host = f.host("/proc/meminfo");
-        assert_eq!(meminfo(&f, "garbage"), host, "{layout}: garbage limit");
+        assert_eq!(meminfo(&f, "garbage"), host, "{layout}: garbage file");
         assert_eq!(meminfo(&f, "missing"), host, "{layout}: missing usage file");
         let host_swaps = f.host("/proc/swaps");
         assert_eq!(

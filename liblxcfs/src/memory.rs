@@ -4,9 +4,9 @@
 //!
 //! | figure | v2 | v1 |
 //! |---|---|---|
-//! | limit | min of `memory.max` over the cgroup and its ancestors (the root has none) | min of `memory.limit_in_bytes` over the cgroup and ancestors and `hierarchical_memory_limit` |
+//! | limit | min of `memory.max` over the cgroup and its ancestors (the root has none) | `memory.stat`'s `hierarchical_memory_limit` (the kernel's minimum over the cgroup and its ancestors); where a kernel lacks it, min of `memory.limit_in_bytes` over the cgroup and ancestors |
 //! | usage | `memory.current` | `memory.usage_in_bytes` |
-//! | swap limit | min of `memory.swap.max` over the cgroup and ancestors | RAM+swap: min of `memory.memsw.limit_in_bytes` and `hierarchical_memsw_limit` |
+//! | swap limit | min of `memory.swap.max` over the cgroup and ancestors | RAM+swap: `hierarchical_memsw_limit`; where a kernel lacks it, min of `memory.memsw.limit_in_bytes` over the cgroup and ancestors |
 //! | swap used | `memory.swap.current` | `memory.memsw.usage_in_bytes` − `memory.usage_in_bytes` |
 //! | stats | `memory.stat` | `memory.stat` `total_*` keys |
 //!
@@ -264,11 +264,13 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
             .read(fs, "memory.stat")
             .map_err(|e| Error::io(stat_path, e))?;
         let (stat, hier_mem, hier_memsw) = MemStat::from_v1_with_limits(&stat_text);
-        // memory.stat's hierarchical limits are the kernel's minimum over the ancestors; the
-        // walk up the tree is needed only when a kernel does not report them.
+        // memory.stat's hierarchical limits are the kernel's minimum over the cgroup itself
+        // and its ancestors (`memcg1_stat_format`, mm/memcontrol-v1.c), so the cgroup's own
+        // limit files add nothing; the walk up the tree is needed only when a kernel does not
+        // report them.
         let own_or_walk = |file, hier: Option<Limit>| -> Result<Limit> {
             match hier {
-                Some(h) => Ok(h.min(read_limit(fs, dir, file)?.unwrap_or(Limit::Max))),
+                Some(h) => Ok(h),
                 None => min_limit(fs, dir, file),
             }
         };
