@@ -10,7 +10,7 @@ use lxcfs::Options;
 use lxcfs_testkit::{assert_golden, meminfo_value, Fixture};
 
 const LAYOUTS: [&str; 3] = ["v1", "hybrid", "v2"];
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "limit256",
     "parent128",
     "nolimit",
@@ -20,6 +20,8 @@ const SCENARIOS: [&str; 9] = [
     "garbage",
     "missing",
     "noswapacct",
+    "nohier",
+    "memswparent",
 ];
 const HOST_MEMTOTAL: u64 = 1004360;
 const HOST_SWAP: u64 = 65532;
@@ -181,6 +183,20 @@ fn swap_on_v1_is_the_ram_plus_swap_limit_capped_by_host_swap() {
 }
 
 #[test]
+fn a_parents_lower_swap_limit_holds() {
+    // Memory 32 MiB in the cgroup and its parent; swap 24 MiB allowed by the cgroup itself,
+    // 8 MiB by its parent. v1 reports the RAM+swap limit as swap: memory.stat's
+    // hierarchical_memsw_limit, 40 MiB (the cgroup's own memsw limit would give 56 MiB);
+    // v2 the parent's memory.swap.max.
+    for (layout, swap) in [("v1", 40960), ("hybrid", 40960), ("v2", 8192)] {
+        let f = Fixture::load(layout, Options::default());
+        let m = meminfo(&f, "memswparent");
+        assert_eq!(val(&m, "MemTotal"), 32768, "{layout}");
+        assert_eq!(val(&m, "SwapTotal"), swap, "{layout}");
+    }
+}
+
+#[test]
 fn disable_swap_flag() {
     for layout in LAYOUTS {
         let f = Fixture::load(
@@ -205,6 +221,16 @@ fn broken_cgroup_files_serve_the_host_file() {
         let host = f.host("/proc/meminfo");
         assert_eq!(meminfo(&f, "garbage"), host, "{layout}: garbage file");
         assert_eq!(meminfo(&f, "missing"), host, "{layout}: missing usage file");
+        // A v1 memory.stat without its hierarchical limits is malformed; v2 has none.
+        let nohier = meminfo(&f, "nohier");
+        if layout == "v2" {
+            assert_eq!(val(&nohier, "MemTotal"), 262144, "{layout}");
+        } else {
+            assert_eq!(
+                nohier, host,
+                "{layout}: memory.stat without hierarchical limits"
+            );
+        }
         let host_swaps = f.host("/proc/swaps");
         assert_eq!(
             f.read(pids(idx("garbage")).0, "/proc/swaps"),

@@ -4,14 +4,21 @@
 //!
 //! | figure | v2 | v1 |
 //! |---|---|---|
-//! | limit | min of `memory.max` over the cgroup and its ancestors (the root has none) | `memory.stat`'s `hierarchical_memory_limit` (the kernel's minimum over the cgroup and its ancestors); where a kernel lacks it, min of `memory.limit_in_bytes` over the cgroup and ancestors |
+//! | limit | min of `memory.max` over the cgroup and its ancestors (the root has none) | `memory.stat`'s `hierarchical_memory_limit`: the kernel's minimum of `memory.limit_in_bytes` over the cgroup and the ancestors its limits apply to |
 //! | usage | `memory.current` | `memory.usage_in_bytes` |
-//! | swap limit | min of `memory.swap.max` over the cgroup and ancestors | RAM+swap: `hierarchical_memsw_limit`; where a kernel lacks it, min of `memory.memsw.limit_in_bytes` over the cgroup and ancestors |
+//! | swap limit | min of `memory.swap.max` over the cgroup and ancestors | RAM+swap: `memory.stat`'s `hierarchical_memsw_limit`, the same minimum of `memory.memsw.limit_in_bytes` |
 //! | swap used | `memory.swap.current` | `memory.memsw.usage_in_bytes` − `memory.usage_in_bytes` |
 //! | stats | `memory.stat` | `memory.stat` `total_*` keys |
 //!
 //! Swap accounting is detected on every read: the swap usage file exists in the container's
 //! cgroup, or there is no swap accounting.
+//!
+//! On v1 the kernel computes the hierarchical limits itself (`memcg_get_hierarchical_limit`
+//! in 2.6.29–3.18, `memcg_stat_show` in 3.19–6.10, `memcg1_stat_format` in
+//! mm/memcontrol-v1.c since 6.11): starting from the cgroup's own limit, then each ancestor
+//! up to the first one without `use_hierarchy` (which kernels since 5.11 no longer allow to be
+//! off), so the cgroup's own limit files add nothing. A `memory.stat` without them is
+//! malformed (the host's file is served), as is any unreadable figure.
 
 use lxcfs_formats::cgroupfile::{self, Limit};
 
@@ -262,19 +269,16 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
         let stat_path = dir.file("memory.stat").unwrap_or_default();
         let stat_text = dir
             .read(fs, "memory.stat")
-            .map_err(|e| Error::io(stat_path, e))?;
+            .map_err(|e| Error::io(stat_path.clone(), e))?;
         let (stat, hier_mem, hier_memsw) = MemStat::from_v1_with_limits(&stat_text);
-        // memory.stat's hierarchical limits are the kernel's minimum over the cgroup itself
-        // and its ancestors (`memcg1_stat_format`, mm/memcontrol-v1.c), so the cgroup's own
-        // limit files add nothing; the walk up the tree is needed only when a kernel does not
-        // report them.
-        let own_or_walk = |file, hier: Option<Limit>| -> Result<Limit> {
-            match hier {
-                Some(h) => Ok(h),
-                None => min_limit(fs, dir, file),
-            }
+        // The kernel's own minimum over the cgroup and its ancestors (see the module doc).
+        let hierarchical = |limit: Option<Limit>, what| {
+            limit.ok_or_else(|| Error::Malformed {
+                path: stat_path.clone(),
+                what,
+            })
         };
-        let limit = own_or_walk("memory.limit_in_bytes", hier_mem)?;
+        let limit = hierarchical(hier_mem, "no hierarchical_memory_limit")?;
         let swap = match dir.read(fs, "memory.memsw.usage_in_bytes") {
             Ok(t) => {
                 let memsw_usage = cgroupfile::parse_u64(&t).ok_or(Error::Malformed {
@@ -287,7 +291,7 @@ pub fn read(fs: &HostFs, dir: &CgroupDir<'_>) -> Result<Memory> {
                     .and_then(|t| cgroupfile::parse_u64(&t))
                     == Some(0);
                 Some(Swap {
-                    limit: own_or_walk("memory.memsw.limit_in_bytes", hier_memsw)?,
+                    limit: hierarchical(hier_memsw, "no hierarchical_memsw_limit")?,
                     used: memsw_usage.saturating_sub(usage),
                     swappiness_zero,
                 })
