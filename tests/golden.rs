@@ -10,7 +10,7 @@ use lxcfs::Options;
 use lxcfs_testkit::{assert_golden, meminfo_value, Fixture};
 
 const LAYOUTS: [&str; 3] = ["v1", "hybrid", "v2"];
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "limit256",
     "parent128",
     "nolimit",
@@ -22,6 +22,7 @@ const SCENARIOS: [&str; 11] = [
     "noswapacct",
     "nohier",
     "memswparent",
+    "nohiermemsw",
 ];
 const HOST_MEMTOTAL: u64 = 1004360;
 const HOST_SWAP: u64 = 65532;
@@ -221,15 +222,15 @@ fn broken_cgroup_files_serve_the_host_file() {
         let host = f.host("/proc/meminfo");
         assert_eq!(meminfo(&f, "garbage"), host, "{layout}: garbage file");
         assert_eq!(meminfo(&f, "missing"), host, "{layout}: missing usage file");
-        // A v1 memory.stat without its hierarchical limits is malformed; v2 has none.
-        let nohier = meminfo(&f, "nohier");
-        if layout == "v2" {
-            assert_eq!(val(&nohier, "MemTotal"), 262144, "{layout}");
-        } else {
-            assert_eq!(
-                nohier, host,
-                "{layout}: memory.stat without hierarchical limits"
-            );
+        // A v1 memory.stat without its hierarchical limits, or only without the memsw one
+        // while swap is accounted, is malformed; v2 has none.
+        for s in ["nohier", "nohiermemsw"] {
+            let m = meminfo(&f, s);
+            if layout == "v2" {
+                assert_eq!(val(&m, "MemTotal"), 262144, "{layout} {s}");
+            } else {
+                assert_eq!(m, host, "{layout}: {s}");
+            }
         }
         let host_swaps = f.host("/proc/swaps");
         assert_eq!(

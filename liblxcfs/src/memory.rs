@@ -14,7 +14,7 @@
 //! cgroup, or there is no swap accounting.
 //!
 //! On v1 the kernel computes the hierarchical limits itself (`memcg_get_hierarchical_limit`
-//! in 2.6.29–3.18, `memcg_stat_show` in 3.19–6.10, `memcg1_stat_format` in
+//! in 2.6.29–3.18, `memcg_stat_show` in 3.19–6.4, `memcg1_stat_format` since 6.5, in
 //! mm/memcontrol-v1.c since 6.11): starting from the cgroup's own limit, then each ancestor
 //! up to the first one without `use_hierarchy` (which kernels since 5.11 no longer allow to be
 //! off), so the cgroup's own limit files add nothing. A `memory.stat` without them is
