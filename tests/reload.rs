@@ -9,7 +9,7 @@
 //! Daemons, mounts, readers, cgroups and temporary libraries are removed on drop, also when a
 //! test fails.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -107,18 +107,40 @@ impl Installed {
     }
 }
 
-/// Inodes of the distinct files mapped by `pid` whose path mentions `liblxcfs`.
-fn images(pid: u32) -> BTreeSet<u64> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
-    maps.lines()
-        .filter(|l| l.contains("liblxcfs"))
-        .filter_map(|l| l.split_whitespace().nth(4)?.parse().ok())
-        .collect()
+/// The installed file's inode that a mapped image name stands for: the daemon maps a sealed
+/// copy named `/memfd:liblxcfs.so:inode=<installed inode> (deleted)`.
+fn source_inode(name: &str) -> Option<u64> {
+    let rest = name.split("liblxcfs.so:inode=").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
-/// Asserts that `pid` maps exactly the library images `inodes`.
+/// The library images mapped by `pid`, one entry per distinct copy (the copy's own inode),
+/// each given as the installed inode it was copied from, sorted.
+fn images(pid: u32) -> Vec<u64> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
+    let copies: BTreeMap<u64, u64> = maps
+        .lines()
+        .filter(|l| l.contains("liblxcfs"))
+        .map(|l| {
+            let copy = l.split_whitespace().nth(4).and_then(|i| i.parse().ok());
+            match (copy, source_inode(l)) {
+                (Some(copy), Some(installed)) => (copy, installed),
+                _ => panic!("a library image mapped from something else than a private copy: {l}"),
+            }
+        })
+        .collect();
+    let mut installed: Vec<u64> = copies.into_values().collect();
+    installed.sort_unstable();
+    installed
+}
+
+/// Asserts that `pid` maps exactly one image copied from each of `inodes`.
 fn assert_images(d: &Daemon, inodes: &[u64], context: &str) {
-    let want: BTreeSet<u64> = inodes.iter().copied().collect();
+    let mut want = inodes.to_vec();
+    want.sort_unstable();
     let got = images(d.pid());
     if got != want {
         let maps = std::fs::read_to_string(format!("/proc/{}/maps", d.pid())).unwrap_or_default();
@@ -480,6 +502,143 @@ struct vtable { unsigned int abi_version; unsigned int struct_size; void *fns[64
 static const struct vtable VT = { ABI, SIZE, { 0 } };
 const struct vtable *lxcfs_vtable_v1(void) { return &VT; }
 "#;
+
+#[test]
+fn copying_a_library_over_the_installed_one_in_place_leaves_the_running_image_alone() {
+    let (b, v, _snapshot) = snapshot();
+    let inst = Installed::new(&b.lib);
+    let ino = inst.inode();
+    let d = Daemon::start_with(&b.lxcfs, &inst.path, &[]);
+    assert_serving(&d, "at start");
+    assert_eq!(read_errno(&d, "proc/.lxcfs-panic"), Some(libc::ENOENT));
+
+    // `cp variant.so liblxcfs.so` halfway: the installed file truncated and partly rewritten
+    // in place (same inode). A daemon that mapped that file dies of SIGBUS or SIGSEGV at its
+    // next library call; ours runs a private copy.
+    let variant = std::fs::read(&v).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&inst.path)
+        .unwrap();
+    f.write_all(&variant[..variant.len() / 3]).unwrap();
+    f.flush().unwrap();
+    assert_eq!(inst.inode(), ino, "rewritten in place");
+    for _ in 0..20 {
+        assert_serving(&d, "while the installed file is being rewritten");
+    }
+    assert_eq!(read_errno(&d, "proc/.lxcfs-panic"), Some(libc::ENOENT));
+    let line = reload(&d);
+    assert!(
+        line.contains("reload refused:") && line.contains("still serving"),
+        "a reload during the copy is refused: {line}"
+    );
+    assert_serving(&d, "after the refused reload");
+
+    // The copy finishes; the next reload loads what is now in the file.
+    f.write_all(&variant[variant.len() / 3..]).unwrap();
+    drop(f);
+    assert_serving(&d, "after the in-place copy");
+    assert_reloaded(&d, &reload(&d), &variant_version());
+    assert_eq!(read_errno(&d, "proc/.lxcfs-panic"), Some(libc::EIO));
+    assert_images(&d, &[ino], "the rewritten file's copy, alone");
+    assert_serving(&d, "after reloading the rewritten file");
+}
+
+/// The one child of process `pid` (what `unshare --fork` started).
+fn only_child(pid: u32) -> u32 {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .expect("read the children of unshare");
+    let ids: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    assert_eq!(ids.len(), 1, "unshare's children: {children:?}");
+    ids[0]
+}
+
+#[test]
+fn without_sealed_memory_files_the_installed_file_is_mapped_and_a_warning_says_so() {
+    let (b, v, _snapshot) = snapshot();
+    // `vm.memfd_noexec=2` (Linux 6.3) refuses executable memory files to the processes of
+    // the pid namespace that sets it; the daemon runs as the init of a namespace of its own,
+    // so the host's setting does not change.
+    assert!(
+        Path::new("/proc/sys/vm/memfd_noexec").exists(),
+        "this test needs Linux 6.3 or later (vm.memfd_noexec)"
+    );
+    let refuse = "echo 2 > /proc/sys/vm/memfd_noexec && exec \"$0\" \"$@\"";
+    let wrapper = Wrapper::new(
+        &b.lxcfs,
+        &[],
+        &[
+            "unshare",
+            "--pid",
+            "--fork",
+            "--kill-child=SIGTERM",
+            "sh",
+            "-c",
+            refuse,
+        ],
+    );
+    let inst = Installed::new(&b.lib);
+    let d = Daemon::start_with(&wrapper.path, &inst.path, &[]);
+    let daemon = only_child(d.pid());
+    assert!(
+        d.log_text()
+            .contains("cannot keep a private copy of the library (Permission denied"),
+        "{}",
+        d.log_text()
+    );
+    let mapped = |context: &str| {
+        let maps = std::fs::read_to_string(format!("/proc/{daemon}/maps")).unwrap();
+        let lines: BTreeMap<u64, String> = maps
+            .lines()
+            .filter(|l| l.contains("liblxcfs"))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().skip(4);
+                Some((f.next()?.parse().ok()?, f.next()?.to_string()))
+            })
+            .collect();
+        let want: BTreeMap<u64, String> = [(inst.inode(), inst.path.display().to_string())].into();
+        assert_eq!(
+            lines, want,
+            "{context}: the installed file, mapped in place"
+        );
+    };
+    mapped("at start");
+    assert_serving(&d, "mapped in place");
+
+    // Reloads work as before (the operator's `rm` matters again here).
+    inst.install(&v);
+    let before = outcomes(&d.log_text()).len();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), Signal::SIGUSR1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        if let Some(l) = outcomes(&d.log_text()).get(before) {
+            break l.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reload outcome; log:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_reloaded(&d, &line, &variant_version());
+    mapped("after a reload");
+    assert_eq!(read_errno(&d, "proc/.lxcfs-panic"), Some(libc::EIO));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_mounted(&d.mnt) {
+        assert!(
+            Instant::now() < deadline,
+            "SIGTERM did not unmount; log:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 #[test]
 fn bad_libraries_are_refused_while_the_last_good_one_serves() {
@@ -1000,10 +1159,10 @@ fn an_image_that_stays_in_memory_is_reported_and_the_new_code_runs() {
     // The descriptor of the leaked image is kept (its name must never be reused).
     let fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
         .unwrap()
-        .filter_map(|e| std::fs::metadata(e.ok()?.path()).ok())
-        .filter(|m| m.ino() == pinned)
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| source_inode(&t.to_string_lossy()) == Some(pinned))
         .count();
-    assert_eq!(fds, 1, "one descriptor kept on the leaked image's file");
+    assert_eq!(fds, 1, "one descriptor kept on the leaked image's copy");
 
     // The next reload unloads the normal library as usual.
     let again = inst.install(&v);

@@ -18,24 +18,38 @@
 //! requires the old image to be unmapped; a single touched `thread_local!` String makes it
 //! fail. Should it ever happen anyway, step 5 below reports it and the new code still runs.
 //!
+//! # What is mapped
+//! The daemon never maps the installed file. Each load copies it into a memory file sealed
+//! against every change (`memfd_create`, `F_SEAL_WRITE`/`SHRINK`/`GROW`/`SEAL`) and maps the
+//! copy, so that an operator who copies a new library over the installed one in place (`cp`
+//! without `rm`, `cat >`, `rsync --inplace`) changes nothing under the running code: mapped
+//! pages of a file are the file's page cache, and a process whose code is truncated or
+//! rewritten under it dies of SIGBUS or SIGSEGV, taking every container's files with it. A
+//! copy made while the file is being written is refused (its size or times moved, or it is
+//! not a whole ELF object). The copy costs the file's size in memory while its image is
+//! loaded, `/proc/<pid>/maps` names it `/memfd:liblxcfs.so:inode=<installed inode>`, and the
+//! installed file stays open beside it so that this number stays unique. Where the kernel
+//! gives no sealed executable memory file (before 3.17, `vm.memfd_noexec=2`, a seccomp
+//! filter), the installed file is mapped in place and a warning says what that risks.
+//!
 //! # How an image is named
-//! Every image is dlopened through a descriptor the generation holds on the library file:
+//! Every image is dlopened through a descriptor the generation holds on its copy:
 //! `dlopen("/proc/self/fd/N")`. The kernel maps the very inode that was opened (and probed),
-//! `/proc/<pid>/maps` shows the file's real path and inode, and glibc's two "already loaded?"
-//! tests (same name, then same device and inode) can only ever match an image of the same
-//! file. The rule that keeps those names unambiguous: **fd `N` stays open for as long as an
+//! and glibc's two "already loaded?" tests (same name, then same device and inode) can only
+//! ever match an image of the same copy. The rule that keeps those names unambiguous: **fd `N` stays open for as long as an
 //! image may be known to glibc under `/proc/self/fd/N`**. A descriptor is closed only after
 //! `dlopen(name, RTLD_NOLOAD)` confirmed that its image is gone; the descriptor of an image that
 //! could not be unloaded is leaked together with the image, so its number is never reused.
 //!
 //! # Reload (SIGUSR1)
-//! 1. Open the configured path and probe it while the old generation keeps serving: check that
-//!    it is a whole ELF object (headers, tables and loadable segments inside the file), load
-//!    it in a child process (`lxcfs --version` on the same inode: a file that crashes the
-//!    loader or its initializers kills the child, not the daemon), then dlopen it on a
-//!    short-lived thread, check the entry symbol, ABI version and vtable size, dlclose it and
-//!    verify it is gone. A file that fails is refused; nothing else changes. (A file that is
-//!    the image already running is not probed: it was checked when it was loaded.)
+//! 1. Open the configured path, copy it, and probe the copy while the old generation keeps
+//!    serving: check that it is a whole ELF object (headers, tables and loadable segments
+//!    inside the file), load it in a child process (`lxcfs --version` on the same inode: a
+//!    file that crashes the loader or its initializers kills the child, not the daemon),
+//!    then dlopen it on a short-lived thread, check the entry symbol, ABI version and vtable
+//!    size, dlclose it and verify it is gone. A file that fails is refused; nothing else
+//!    changes. (Only a file mapped in place can be the image already running; it is not
+//!    probed again: it was checked when it was loaded.)
 //! 2. Take the write lock, which waits for the library calls in progress: new calls and
 //!    submissions wait from here on (this is the "pause").
 //! 3. Close the old job queue; the old worker finishes every queued job with the old code and
@@ -197,24 +211,118 @@ struct FileId {
     ino: u64,
 }
 
-/// A library file opened for loading. The descriptor pins the inode: what is probed is what is
-/// loaded, and it can be loaded again after the path was removed.
+/// A library file opened for loading: normally a sealed in-memory copy of the installed file
+/// ([`private_copy`]), so that nothing done to the installed file afterwards (an in-place
+/// `cp`, `cat >`, `rsync --inplace`) can reach the pages the daemon runs; the installed file
+/// itself only when no copy can be made. The descriptor pins what was probed: it is what is
+/// loaded, and it can be loaded again after the path was removed or rewritten.
 #[derive(Debug)]
 struct LibFile {
     file: File,
+    /// Device and inode of `file` (the copy's own), which is how glibc tells images apart.
     id: FileId,
+    /// The installed file a copy was made from, kept open while the copy is: its inode
+    /// number names the copy, and an open file's number is not given to another file.
+    _installed: Option<File>,
     /// The configured path, for messages.
     path: PathBuf,
 }
 
+/// Why no private copy of a library file was made.
+enum CopyError {
+    /// The kernel cannot give a sealed, executable memory file (`memfd_create` before Linux
+    /// 3.17, refused by `vm.memfd_noexec=2` or a seccomp filter; out of memory): load the
+    /// installed file in place instead.
+    Unsupported(std::io::Error),
+    /// The installed file changed while it was copied (a copy still being written).
+    Changed(String),
+    /// Reading the installed file failed.
+    Read(std::io::Error),
+}
+
+/// What identifies one version of a file's content: a write changes the size or the times.
+fn content_stamp(m: &std::fs::Metadata) -> (u64, u64, u64, i64, i64, i64, i64) {
+    (
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    )
+}
+
+/// Copies the library file `src` (whose metadata was `meta`) into a memory file
+/// (`memfd_create(2)`, named `liblxcfs.so:inode=<installed inode>`, which is what
+/// `/proc/<pid>/maps` shows for the loaded image) and seals it against any change
+/// (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`, memfd_create(2)). The daemon
+/// then maps the copy, never the installed file: overwriting that file in place changes pages
+/// the kernel shares with every mapping of it, which kills a process running them. The copy
+/// costs the file's size in memory (shmem) while its image is loaded.
+///
+/// # Errors
+/// [`CopyError::Unsupported`] when no sealed executable memory file can be made;
+/// [`CopyError::Changed`] when the installed file's size or times moved during the copy;
+/// [`CopyError::Read`] when reading it failed.
+fn private_copy(src: &File, meta: &std::fs::Metadata) -> Result<(File, FileId), CopyError> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let name = CString::new(format!("liblxcfs.so:inode={}", meta.ino()))
+        .map_err(|e| CopyError::Unsupported(e.into()))?;
+    let base = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    // Linux 6.3 asks for an explicit MFD_EXEC (older kernels refuse the unknown flag).
+    let fd = memfd_create(
+        name.as_c_str(),
+        base | MFdFlags::from_bits_retain(libc::MFD_EXEC),
+    )
+    .or_else(|e| match e {
+        nix::errno::Errno::EINVAL => memfd_create(name.as_c_str(), base),
+        e => Err(e),
+    })
+    .map_err(|e| CopyError::Unsupported(e.into()))?;
+    let mut copy = File::from(fd);
+    let mut reader = src;
+    let copied = std::io::copy(&mut reader, &mut copy).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::ENOMEM | libc::EFBIG) => CopyError::Unsupported(e),
+        _ => CopyError::Read(e),
+    })?;
+    let after = src.metadata().map_err(CopyError::Read)?;
+    if content_stamp(&after) != content_stamp(meta) || copied != meta.len() {
+        return Err(CopyError::Changed(format!(
+            "the file changed while it was read ({} bytes then, {copied} copied, {} now; a \
+             copy still in progress?)",
+            meta.len(),
+            after.len()
+        )));
+    }
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| CopyError::Unsupported(e.into()))?;
+    let m = copy.metadata().map_err(CopyError::Read)?;
+    let id = FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+    };
+    Ok((copy, id))
+}
+
 impl LibFile {
     /// Opens `path` (close-on-exec; non-blocking, so that a FIFO put there by mistake cannot
-    /// hang the signal thread) and checks that it is a regular file.
+    /// hang the signal thread), checks that it is a regular file, and copies it into a sealed
+    /// memory file ([`private_copy`]; when that cannot be done, the installed file is used in
+    /// place and a warning says so). What is returned is checked to be a whole ELF object.
     fn open(path: &Path) -> Result<LibFile, LoadError> {
         use std::os::unix::fs::OpenOptionsExt;
         let missing = |source| LoadError::Missing {
             path: path.to_path_buf(),
             source,
+        };
+        let incomplete = |reason| LoadError::Incomplete {
+            path: path.to_path_buf(),
+            reason,
         };
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -228,16 +336,30 @@ impl LibFile {
                 "not a regular file",
             )));
         }
-        check_complete(&file, meta.len()).map_err(|reason| LoadError::Incomplete {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let (file, id, installed) = match private_copy(&file, &meta) {
+            Ok((copy, id)) => (copy, id, Some(file)),
+            Err(CopyError::Changed(reason)) => return Err(incomplete(reason)),
+            Err(CopyError::Read(e)) => return Err(missing(e)),
+            Err(CopyError::Unsupported(e)) => {
+                tracing::warn!(
+                    "{}: cannot keep a private copy of the library ({e}); loading the file in \
+                     place, so copying a new library over it (rather than removing it first) \
+                     would crash the daemon",
+                    path.display()
+                );
+                let id = FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                };
+                (file, id, None)
+            }
+        };
+        let len = file.metadata().map_err(missing)?.len();
+        check_complete(&file, len).map_err(incomplete)?;
         Ok(LibFile {
             file,
-            id: FileId {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            },
+            id,
+            _installed: installed,
             path: path.to_path_buf(),
         })
     }
