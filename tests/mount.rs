@@ -209,6 +209,75 @@ fn a_read_going_back_after_a_whole_read_finds_the_same_pass() {
 }
 
 #[test]
+fn a_descriptor_shared_with_another_container_never_serves_its_render() {
+    // One open file, inherited by processes of two containers (pid namespaces whose inits sit
+    // in cgroups with different limits). The first reads the start of its pass; the second
+    // reads the whole file at offset 0 (its own pass); then a process of the first container
+    // reads on from where the first stopped. It must get the rest of a pass of its own
+    // container, never the other container's figures.
+    let d = Daemon::start(&[]);
+    let small = Cgroup::new(&unique("shared-small"), &["memory"]);
+    small.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    let large = Cgroup::new(&unique("shared-large"), &["memory"]);
+    large.set("memory", "memory.limit_in_bytes", &(1024 * MIB).to_string());
+    let f = std::fs::File::open(d.path("proc/meminfo")).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+    let inherit = nix::fcntl::FdFlag::from_bits_truncate(flags) - nix::fcntl::FdFlag::FD_CLOEXEC;
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFD(inherit)).unwrap();
+    let pread = |cg: &Cgroup, off: u64, len: usize| {
+        cg.sh_in_pidns(&format!(
+            "python3 -c 'import os, sys; sys.stdout.buffer.write(os.pread({fd}, {len}, {off}))'"
+        ))
+    };
+    let start = pread(&small, 0, 28);
+    assert!(start.starts_with("MemTotal:"), "{start:?}");
+    let other = pread(&large, 0, 4096);
+    assert_eq!(memtotal(&other), 1024 * 1024, "{other}");
+    let rest = pread(&small, 28, 4096);
+    let seen = format!("{start}{rest}");
+    assert_eq!(memtotal(&seen), 262144, "{seen}");
+    let free = meminfo_value(&seen, "MemFree").unwrap();
+    assert!(
+        free <= 262144,
+        "MemFree {free} kB above the container's MemTotal: the other container's render \
+         was served:\n{seen}"
+    );
+}
+
+#[test]
+fn threads_sharing_a_descriptor_each_read_their_own_pass() {
+    // Thread A reads the start of a pass, thread B reads a later pass whole at offset 0 on the
+    // same descriptor, then A reads on: A must get the rest of its own pass, not B's.
+    let d = Daemon::start(&[]);
+    let f = std::sync::Arc::new(std::fs::File::open(d.path("proc/uptime")).unwrap());
+    let (to_a, a_rx) = std::sync::mpsc::channel::<()>();
+    let (to_main, main_rx) = std::sync::mpsc::channel::<String>();
+    let fa = f.clone();
+    let a = std::thread::spawn(move || {
+        let start = pread_text(&fa, 0, 2);
+        to_main.send(start.clone()).unwrap();
+        a_rx.recv().unwrap();
+        format!("{start}{}", pread_text(&fa, 2, 4096))
+    });
+    let start = main_rx.recv().unwrap();
+    assert_eq!(start.len(), 2, "{start:?}");
+    std::thread::sleep(Duration::from_millis(60));
+    let fb = f.clone();
+    let later = std::thread::spawn(move || pread_text(&fb, 0, 4096))
+        .join()
+        .unwrap();
+    to_a.send(()).unwrap();
+    let own = a.join().unwrap();
+    let up = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    assert!(own.ends_with('\n'), "{own:?}");
+    assert!(
+        up(&own) < up(&later),
+        "thread A got thread B's later pass: {own:?}, B read {later:?}"
+    );
+}
+
+#[test]
 fn rewinding_reader_sees_fresh_values() {
     // procps keeps /proc/uptime open and re-reads it from offset 0: each pass is new.
     let d = Daemon::start(&[]);

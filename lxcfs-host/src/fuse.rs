@@ -7,15 +7,21 @@
 //!
 //! # Snapshot rule
 //! A read at offset 0 renders the file anew, for the container of the thread that reads, and
-//! keeps the result as the open file's snapshot; reads at other offsets are served from that
-//! snapshot (a first read past offset 0 renders one). This is what the kernel's seq_file does
-//! for `/proc` files, and what upstream lxcfs does: a reader never sees two renders stitched
+//! keeps the result as that thread's snapshot of the open file; that thread's reads at other
+//! offsets are served from it (a first read past offset 0 renders one). This is what the
+//! kernel's seq_file does for `/proc` files: a reader never sees two renders stitched
 //! together within one pass, and tools that keep the file open and read it again from the
 //! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. The
 //! snapshot is kept even when the read at offset 0 took the whole render: readers seek back
 //! into what they read (bash's `read` reads a block, then seeks back to the end of the line
-//! it used) and must find the same pass there, and other readers of a shared descriptor must
-//! not change what one reader's next read returns. `open`
+//! it used) and must find the same pass there. Snapshots are per thread
+//! ([`crate::handles::Open::snapshot_for`]): a descriptor shared by threads, by a parent and
+//! its children, or handed to a process of another container never serves one reader
+//! another's render (upstream lxcfs keeps one per open file, so a reader could be served
+//! another container's figures after that container read the shared descriptor). A thread
+//! reading past offset 0 with no snapshot of its own renders one, as seq_file renders anew
+//! after a seek. A recycled thread id could only find its predecessor's snapshot through a
+//! descriptor that stayed open and shared across both threads' lives. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
 //! filesystem: a read-only open of a file whose answer the library marked
 //! caller-independent is answered from the inode table without a library call. Renders of
@@ -319,28 +325,37 @@ impl Filesystem for LxcfsFs {
         // The slot stays locked across a render, so reads of this file wait for it. Every
         // reply is sent after the slot is unlocked: the reply wakes the reader, whose next
         // request (on the other event-loop thread, often) must not find the slot still locked.
-        let Some(mut open) = self.shared.handles.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        if offset > 0 && open.has_snapshot {
-            return RENDER.with_borrow_mut(|buf| {
-                buf.clear();
-                buf.extend_from_slice(slice(&open.snapshot, offset, size));
-                drop(open);
-                reply.data(buf);
-            });
-        }
-        let Some(path) = self.shared.inodes.path(open.ino) else {
+        let Some(open) = self.shared.handles.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
         let c = caller(req);
+        let (mut open, reply) = if offset > 0 {
+            // Served from this thread's snapshot, or handed back for a render.
+            let missed = RENDER.with_borrow_mut(move |buf| {
+                let Some(snapshot) = open.snapshot_for(c.tid) else {
+                    return Some((open, reply));
+                };
+                buf.clear();
+                buf.extend_from_slice(slice(snapshot, offset, size));
+                drop(open);
+                reply.data(buf);
+                None
+            });
+            match missed {
+                Some(missed) => missed,
+                None => return,
+            }
+        } else {
+            (open, reply)
+        };
+        let Some(path) = self.shared.inodes.path(open.ino) else {
+            return reply.error(Errno::EBADF);
+        };
         self.run(move |lib, _| {
             RENDER.with_borrow_mut(|buf| {
                 let rendered = lib_read(lib, &c, path, buf);
                 if rendered.is_ok() {
-                    open.snapshot.clear();
-                    open.snapshot.extend_from_slice(buf);
-                    open.has_snapshot = true;
+                    open.keep_snapshot(c.tid, buf);
                 }
                 drop(open);
                 match rendered {

@@ -46,18 +46,61 @@ pub struct Open {
     pub has_snapshot: bool,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
     pub psi_capable: bool,
+    /// The thread `snapshot` was rendered for (the FUSE request's thread id).
+    pub snapshot_tid: u32,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
     pub ino: u64,
-    /// The content reads past offset 0 are served from, valid when `has_snapshot`; the buffer
-    /// is reused for the slot's next files.
+    /// The content reads past offset 0 by thread `snapshot_tid` are served from, valid when
+    /// `has_snapshot`; the buffer is reused for the slot's next files.
     pub snapshot: Vec<u8>,
+    /// Snapshots of other threads reading the same open file (a descriptor shared by threads
+    /// or processes, possibly of other containers), at most [`MAX_OTHER_SNAPSHOTS`], the
+    /// oldest render first.
+    pub others: Vec<(u32, Vec<u8>)>,
     /// Directory listing (name, kind, ino) for opendir handles.
     pub entries: Vec<(String, u32, u64)>,
     /// The armed trigger, once written.
     pub trigger: Option<Arc<Trigger>>,
 }
 
+/// How many threads besides the first one keep a snapshot of one open file; a further
+/// thread's render replaces the oldest of them.
+pub const MAX_OTHER_SNAPSHOTS: usize = 3;
+
 impl Open {
+    /// The snapshot a read past offset 0 by thread `tid` is served from: the pass that thread
+    /// last rendered through this open file, if it is still kept. Each thread has its own, so
+    /// that a reader sharing the descriptor with another (a thread of the same process, a
+    /// child that inherited it, a process of another container that was handed it) never
+    /// gets the other's render: it could be another container's figures, or a later pass
+    /// whose lines no longer line up with what this reader already read.
+    pub fn snapshot_for(&self, tid: u32) -> Option<&[u8]> {
+        if self.has_snapshot && self.snapshot_tid == tid {
+            return Some(&self.snapshot);
+        }
+        self.others
+            .iter()
+            .find(|(t, _)| *t == tid)
+            .map(|(_, s)| s.as_slice())
+    }
+
+    /// Keeps `content`, just rendered for thread `tid`, as that thread's snapshot.
+    pub fn keep_snapshot(&mut self, tid: u32, content: &[u8]) {
+        if !self.has_snapshot || self.snapshot_tid == tid {
+            self.snapshot.clear();
+            self.snapshot.extend_from_slice(content);
+            self.snapshot_tid = tid;
+            self.has_snapshot = true;
+            return;
+        }
+        if let Some(i) = self.others.iter().position(|(t, _)| *t == tid) {
+            self.others.remove(i);
+        } else if self.others.len() >= MAX_OTHER_SNAPSHOTS {
+            self.others.remove(0);
+        }
+        self.others.push((tid, content.to_vec()));
+    }
+
     /// Forgets the file, keeping its snapshot buffer for the next one when it is small and
     /// `kept` (the bytes released slots keep) stays within [`KEEP_TOTAL`].
     fn clear(&mut self, kept: &AtomicUsize) {
@@ -65,6 +108,8 @@ impl Open {
         self.generation = self.generation.wrapping_add(1);
         self.ino = 0;
         self.has_snapshot = false;
+        self.snapshot_tid = 0;
+        self.others = Vec::new();
         let cap = self.snapshot.capacity();
         let keep = cap <= KEEP_SNAPSHOT
             && kept
@@ -274,5 +319,47 @@ mod tests {
             .count();
         assert!(kept <= KEEP_TOTAL / 4000, "{kept} buffers kept");
         assert_eq!(t.kept_bytes(), 0);
+    }
+
+    #[test]
+    fn each_thread_reads_its_own_snapshot_and_a_release_forgets_them_all() {
+        let t = Handles::new();
+        let fh = t.insert(|o| o.ino = 7).unwrap();
+        let mut o = t.get(fh).unwrap();
+        assert_eq!(o.snapshot_for(100), None, "no snapshot before a render");
+        o.keep_snapshot(100, b"first thread");
+        o.keep_snapshot(200, b"second thread");
+        assert_eq!(o.snapshot_for(100), Some(&b"first thread"[..]));
+        assert_eq!(o.snapshot_for(200), Some(&b"second thread"[..]));
+        assert_eq!(o.snapshot_for(300), None, "a third thread renders its own");
+        // A new pass replaces only that thread's snapshot.
+        o.keep_snapshot(200, b"second, again");
+        o.keep_snapshot(100, b"first, again");
+        assert_eq!(o.snapshot_for(100), Some(&b"first, again"[..]));
+        assert_eq!(o.snapshot_for(200), Some(&b"second, again"[..]));
+        // Past MAX_OTHER_SNAPSHOTS other threads, the oldest other render goes first; the
+        // first thread's stays.
+        for tid in 300..300 + MAX_OTHER_SNAPSHOTS as u32 {
+            o.keep_snapshot(tid, format!("thread {tid}").as_bytes());
+        }
+        assert_eq!(
+            o.snapshot_for(200),
+            None,
+            "the oldest other snapshot was dropped"
+        );
+        assert_eq!(o.snapshot_for(100), Some(&b"first, again"[..]));
+        for tid in 300..300 + MAX_OTHER_SNAPSHOTS as u32 {
+            assert_eq!(
+                o.snapshot_for(tid),
+                Some(format!("thread {tid}").as_bytes())
+            );
+        }
+        assert_eq!(o.others.len(), MAX_OTHER_SNAPSHOTS);
+        drop(o);
+        t.remove(fh);
+        let again = t.insert(|o| o.ino = 8).unwrap();
+        let o = t.get(again).unwrap();
+        assert!(o.snapshot_for(100).is_none() && o.snapshot_for(300).is_none());
+        assert!(o.others.is_empty());
     }
 }
