@@ -387,3 +387,46 @@ fn renders_are_kept_per_container_on_fixture_trees() {
         );
     }
 }
+
+#[test]
+fn views_join_one_containers_processes_and_keep_everyone_else_apart() {
+    // The view is what the host keeps an open file's renders under: the processes of one
+    // container (its init, a child, a process that joined it with setns) share one; other
+    // containers and host readers each have their own.
+    for layout in LAYOUTS {
+        let f = Fixture::load(layout, Options::default());
+        let view = |tid: u32| f.lx.view(tid).unwrap();
+        let mut containers = Vec::new();
+        for i in 0..SCENARIOS.len() {
+            let (init, child, joined) = pids(i);
+            let v = view(init);
+            assert_eq!(v & lxcfs::HOST_VIEW, 0, "{layout}: a container's view");
+            assert_eq!(view(child), v, "{layout}: the init's child");
+            assert_eq!(
+                view(joined),
+                v,
+                "{layout}: a process that joined with setns"
+            );
+            let (_, served) =
+                f.lx.serve_view_with(child, "/proc/meminfo", |b| b.len())
+                    .unwrap();
+            assert_eq!(served, v, "{layout}: a read reports the reader's view");
+            containers.push(v);
+        }
+        containers.sort_unstable();
+        containers.dedup();
+        assert_eq!(
+            containers.len(),
+            SCENARIOS.len(),
+            "{layout}: one view per container"
+        );
+        // The host process that is the setns'd one's parent, and the host reader.
+        let host = pids(0).2 + 1;
+        assert_eq!(view(host), lxcfs::HOST_VIEW | u64::from(host), "{layout}");
+        assert_eq!(view(200), lxcfs::HOST_VIEW | 200, "{layout}");
+        assert!(
+            f.lx.view(999_999).is_err(),
+            "{layout}: a thread that is gone"
+        );
+    }
+}

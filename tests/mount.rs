@@ -278,6 +278,42 @@ fn threads_sharing_a_descriptor_each_read_their_own_pass() {
 }
 
 #[test]
+fn another_thread_of_the_same_container_reads_on_in_the_same_pass() {
+    // A Go program's goroutine can move to another thread between two reads of one file, and
+    // `{ read a; cat; }` continues in a child what the shell began: within one container a
+    // read past offset 0 by another thread must continue the pass, however late.
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("samepass"), &["memory"]);
+    let script = format!(
+        "import os, threading, time\n\
+         fd = os.open('{m}', os.O_RDONLY)\n\
+         whole = os.pread(fd, 4096, 0)\n\
+         time.sleep(0.06)\n\
+         got = []\n\
+         t = threading.Thread(target=lambda: got.append(os.pread(fd, 4096, 2)))\n\
+         t.start(); t.join()\n\
+         fresh = os.pread(os.open('{m}', os.O_RDONLY), 4096, 0)\n\
+         print(whole.decode().strip() + '|' + got[0].decode().strip() + '|' + fresh.decode().strip())\n",
+        m = d.path("proc/uptime").display()
+    );
+    let dir = TempDir::new("samepass");
+    let py = dir.path().join("t.py");
+    std::fs::write(&py, script).unwrap();
+    let out = cg.sh_in_pidns(&format!("python3 {}", py.display()));
+    let parts: Vec<&str> = out.trim().split('|').collect();
+    assert_eq!(parts.len(), 3, "{out:?}");
+    assert_ne!(
+        parts[0], parts[2],
+        "a new open 60 ms later renders anew: {out:?}"
+    );
+    assert_eq!(
+        parts[1],
+        &parts[0][2..],
+        "the other thread got another pass: {out:?}"
+    );
+}
+
+#[test]
 fn rewinding_reader_sees_fresh_values() {
     // procps keeps /proc/uptime open and re-reads it from offset 0: each pass is new.
     let d = Daemon::start(&[]);

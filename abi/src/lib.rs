@@ -355,6 +355,23 @@ pub struct LibVTable {
     pub tick: unsafe extern "C" fn(state: *mut c_void) -> i32,
     /// Switches virtualization on (1) or off (0, host content everywhere); SIGUSR2 toggles it.
     pub set_virtualization: unsafe extern "C" fn(state: *mut c_void, on: u32) -> i32,
+    /// Appended in revision 3 (a revision-3 host needs it): [`LibVTable::read`], and writes to
+    /// `*view` the view the content was rendered for (see [`LibVTable::view`]). The host keeps
+    /// an open file's render per view, so that a reader of a shared descriptor is never
+    /// served a render made for another view.
+    pub read_view: unsafe extern "C" fn(
+        state: *mut c_void,
+        caller: *const Caller,
+        path: Bytes,
+        sink: *const Sink,
+        view: *mut u64,
+    ) -> i32,
+    /// Appended in revision 3: writes to `*view` the view `caller` gets, an opaque key equal
+    /// for two callers exactly when every file renders the same for both at one moment
+    /// (readers in one container; with virtualization off, everyone), different otherwise.
+    /// Returns 0, or `-ESRCH` when the caller thread is gone.
+    pub view:
+        unsafe extern "C" fn(state: *mut c_void, caller: *const Caller, view: *mut u64) -> i32,
 }
 
 /// Reads through a `*const T` the host or library handed over, checking for null.

@@ -8,10 +8,11 @@ use abi_stable::StableAbi;
 use lxcfs_abi as abi;
 
 /// Version 1 of the contract, frozen: the first release and its append-only revisions. A
-/// revision may only append fields to `Options` (which carries `struct_size`); everything else
-/// is fixed. Never edit a released revision; add the next one below.
+/// revision may only append fields to `Options` and to `LibVTable` (both carry
+/// `struct_size`); everything else is fixed. Never edit a released revision; add the next one
+/// below.
 macro_rules! frozen_v1 {
-    ($name:ident { $($appended:tt)* }) => {
+    ($name:ident { $($appended:tt)* } { $($vtable_appended:tt)* }) => {
 #[allow(dead_code, missing_debug_implementations)]
 mod $name {
     use abi_stable::StableAbi;
@@ -142,23 +143,38 @@ mod $name {
         ) -> i32,
         pub tick: unsafe extern "C" fn(state: *mut c_void) -> i32,
         pub set_virtualization: unsafe extern "C" fn(state: *mut c_void, on: u32) -> i32,
+        $($vtable_appended)*
     }
 }
     };
 }
 
 // The first release.
-frozen_v1!(v1 {});
+frozen_v1!(v1 {} {});
 // Revision 2: explicit padding, then the render cache lifetime.
 frozen_v1!(v1r2 {
     pub reserved: u32,
     pub cache_ttl_us: u32,
+} {});
+// Revision 3: a read that reports the caller's view, and the view alone.
+frozen_v1!(v1r3 {
+    pub reserved: u32,
+    pub cache_ttl_us: u32,
+} {
+    pub read_view: unsafe extern "C" fn(
+        state: *mut c_void,
+        caller: *const Caller,
+        path: Bytes,
+        sink: *const Sink,
+        view: *mut u64,
+    ) -> i32,
+    pub view: unsafe extern "C" fn(state: *mut c_void, caller: *const Caller, view: *mut u64) -> i32,
 });
 
 #[test]
 fn vtable_layout_matches_frozen_version() {
     let frozen = match abi::ABI_VERSION {
-        1 => <v1r2::LibVTable as StableAbi>::LAYOUT,
+        1 => <v1r3::LibVTable as StableAbi>::LAYOUT,
         v => panic!("ABI_VERSION {v} has no frozen layout in tests/layout.rs: add one"),
     };
     if let Err(e) = check_layout_compatibility(frozen, abi::layout()) {
@@ -172,7 +188,7 @@ fn vtable_layout_matches_frozen_version() {
 
 #[test]
 fn host_api_layout_matches_frozen_version() {
-    let frozen = <v1r2::HostApi as StableAbi>::LAYOUT;
+    let frozen = <v1r3::HostApi as StableAbi>::LAYOUT;
     check_layout_compatibility(frozen, <abi::HostApi as StableAbi>::LAYOUT)
         .unwrap_or_else(|e| panic!("HostApi layout changed without an ABI_VERSION bump:\n{e}"));
 }
@@ -225,5 +241,26 @@ fn options_revisions_only_append() {
     );
     assert_eq!(abi::OPTIONS_V1_SIZE, size_of::<v1::Options>());
     assert!(offset_of!(abi::Options, cache_ttl_us) >= size_of::<v1::Options>());
-    assert_eq!(size_of::<abi::Options>(), size_of::<v1r2::Options>());
+    assert_eq!(size_of::<abi::Options>(), size_of::<v1r3::Options>());
+}
+
+#[test]
+fn vtable_revisions_only_append() {
+    // Every field of the second revision keeps its offset and the third's start after its
+    // end, so a revision-2 host (whose `struct_size` check asks for less) never reads them.
+    use std::mem::{offset_of, size_of};
+    assert_eq!(size_of::<v1::LibVTable>(), size_of::<v1r2::LibVTable>());
+    assert_eq!(
+        offset_of!(abi::LibVTable, set_virtualization),
+        offset_of!(v1r2::LibVTable, set_virtualization)
+    );
+    assert_eq!(
+        offset_of!(abi::LibVTable, read),
+        offset_of!(v1r2::LibVTable, read)
+    );
+    assert_eq!(
+        offset_of!(abi::LibVTable, read_view),
+        size_of::<v1r2::LibVTable>()
+    );
+    assert_eq!(size_of::<abi::LibVTable>(), size_of::<v1r3::LibVTable>());
 }

@@ -170,7 +170,7 @@ pub struct Resolver {
 
 /// What `take` made of a kept render, or `take` given back with the caller's pid namespace
 /// inode (`None` when the caller is gone) when nothing is kept.
-pub type Taken<R, T> = std::result::Result<R, (Option<u64>, T)>;
+pub type Taken<R, T> = std::result::Result<(R, u64), (Option<u64>, T)>;
 
 /// What [`Resolver::table`] guards.
 #[derive(Debug, Default)]
@@ -324,9 +324,9 @@ impl Resolver {
     }
 
     /// [`Resolver::pidns_of`] the caller thread `tid`, then [`Resolver::rendered`] for that
-    /// namespace, with `take` applied to the kept content: on the real host a caller seen
-    /// before costs one lock, one `poll` and two hash lookups, and `take` runs under that
-    /// lock (so it should only copy the bytes out).
+    /// namespace, with `take` applied to the kept content (returned with the namespace's
+    /// inode): on the real host a caller seen before costs one lock, one `poll` and two hash
+    /// lookups, and `take` runs under that lock (so it should only copy the bytes out).
     ///
     /// # Errors
     /// Gives `take` back when nothing is kept: with the caller's pid namespace inode, or
@@ -412,6 +412,12 @@ impl Resolver {
         }
     }
 
+    /// Whether a reader in pid namespace `pidns` is served as a host process, for its own
+    /// cgroup: the daemon's own namespace (every namespace when the daemon's is unknown).
+    pub fn is_host_ns(&self, pidns: u64) -> bool {
+        self.own_pidns.is_none_or(|own| own == pidns)
+    }
+
     /// Resolves the caller thread `tid`.
     ///
     /// # Errors
@@ -419,7 +425,7 @@ impl Resolver {
     /// vanished.
     pub fn resolve(&self, fs: &HostFs, tid: u32) -> Result<Container> {
         let pidns = self.pidns_of(fs, tid).ok_or(Error::ProcessGone(tid))?;
-        let is_host = self.own_pidns.is_none_or(|own| own == pidns);
+        let is_host = self.is_host_ns(pidns);
         let (cgroup_pid, init_pid, init_starttime) = if is_host {
             (tid, 1, None)
         } else {
@@ -510,7 +516,7 @@ impl Table {
         T: FnOnce(&Arc<[u8]>) -> R,
     {
         match self.inits.rendered(fs, pidns, path, ttl) {
-            Some(bytes) => Ok(take(bytes)),
+            Some(bytes) => Ok((take(bytes), pidns)),
             None => Err((Some(pidns), take)),
         }
     }

@@ -36,6 +36,8 @@ static VTABLE: LibVTable = LibVTable {
     psi_trigger,
     tick,
     set_virtualization,
+    read_view,
+    view,
 };
 
 /// The entry symbol ([`lxcfs_abi::ENTRY_SYMBOL`]): a pointer to the static vtable.
@@ -327,6 +329,61 @@ unsafe extern "C" fn read(
         });
         match copied {
             Ok(len) => i32::try_from(len).unwrap_or(i32::MAX),
+            Err(e) => errno(&e),
+        }
+    })
+}
+
+unsafe extern "C" fn read_view(
+    state: *mut c_void,
+    caller: *const Caller,
+    path: Bytes,
+    sink: *const Sink,
+    view: *mut u64,
+) -> i32 {
+    boundary("read_view", || {
+        let (lx, caller, path) = args!(state, caller, path);
+        // SAFETY: the sink is valid for the call (or null).
+        let Some(sink) = (unsafe { deref(sink) }) else {
+            return -libc::EINVAL;
+        };
+        if view.is_null() {
+            return -libc::EINVAL;
+        }
+        let copied = lx.serve_view_with(caller.tid, path, |bytes| {
+            SinkWriter::new(sink).push(bytes);
+            bytes.len()
+        });
+        match copied {
+            Ok((len, v)) => {
+                // SAFETY: `view` is non-null and points at a u64 the host owns for the call.
+                unsafe { view.write(v) };
+                i32::try_from(len).unwrap_or(i32::MAX)
+            }
+            Err(e) => errno(&e),
+        }
+    })
+}
+
+unsafe extern "C" fn view(state: *mut c_void, caller: *const Caller, view: *mut u64) -> i32 {
+    boundary("view", || {
+        // SAFETY: per the contract.
+        let Some(lx) = (unsafe { lx(state) }) else {
+            return -libc::EINVAL;
+        };
+        // SAFETY: the caller is valid for the call (or null).
+        let Some(caller) = (unsafe { deref(caller) }) else {
+            return -libc::EINVAL;
+        };
+        if view.is_null() {
+            return -libc::EINVAL;
+        }
+        match lx.view(caller.tid) {
+            Ok(v) => {
+                // SAFETY: `view` is non-null and points at a u64 the host owns for the call.
+                unsafe { view.write(v) };
+                0
+            }
             Err(e) => errno(&e),
         }
     })

@@ -34,6 +34,10 @@ use crate::error::{Error, Result};
 use crate::hostfs::HostFs;
 use crate::tree::Node;
 
+/// The bit that marks a [`Lxcfs::view`] as a host reader's (with its thread id in the low
+/// bits); a container's view is its pid namespace inode, which never has it.
+pub const HOST_VIEW: u64 = 1 << 63;
+
 /// Page size used to round reported file sizes (bytes).
 const PAGE: u64 = 4096;
 
@@ -305,17 +309,59 @@ impl Lxcfs {
     where
         T: FnOnce(&std::sync::Arc<[u8]>) -> R,
     {
+        self.serve_view_with(tid, path, take).map(|(r, _)| r)
+    }
+
+    /// The view of the caller thread `tid`: an opaque key equal for two callers when every
+    /// file renders the same for both at one moment. For a reader in a container it is the
+    /// container's pid namespace inode (below 2³²); for a reader served as a host process
+    /// (for its own cgroup, see [`Resolver::is_host_ns`]) it is [`HOST_VIEW`] with the thread
+    /// id, its own. It does not depend on whether virtualization is on, so that a render made
+    /// while it was on can never match a reader of another container after it was switched
+    /// off. The host keeps an open file's renders per view.
+    ///
+    /// # Errors
+    /// [`Error::ProcessGone`] when the caller thread is gone.
+    pub fn view(&self, tid: u32) -> Result<u64> {
+        let pidns = self
+            .resolver
+            .pidns_of(&self.fs, tid)
+            .ok_or(Error::ProcessGone(tid))?;
+        Ok(self.view_in(tid, pidns))
+    }
+
+    /// [`Lxcfs::view`] of `tid`, whose pid namespace is `pidns`.
+    fn view_in(&self, tid: u32, pidns: u64) -> u64 {
+        if self.resolver.is_host_ns(pidns) {
+            HOST_VIEW | u64::from(tid)
+        } else {
+            pidns
+        }
+    }
+
+    /// [`Lxcfs::serve_with`], returning also the [`Lxcfs::view`] the content was served for
+    /// (found on the way, at no extra cost when the render cache is on).
+    ///
+    /// # Errors
+    /// As [`Lxcfs::read`]; `take` is not called then.
+    pub fn serve_view_with<T, R>(&self, tid: u32, path: &str, take: T) -> Result<(R, u64)>
+    where
+        T: FnOnce(&std::sync::Arc<[u8]>) -> R,
+    {
         // Served as `read` serves it, and never kept.
-        let uncached = |take: T| Ok(take(&self.read(tid, path)?.into()));
+        let uncached = |take: T, view: u64| Ok((take(&self.read(tid, path)?.into()), view));
         let ttl = self.options.cache_ttl;
         if ttl.is_zero() || !self.virtualizing() {
-            return uncached(take);
+            let view = self.view(tid)?;
+            return uncached(take, view);
         }
         let (pidns, take) = match self.resolver.with_rendered(&self.fs, tid, path, ttl, take) {
-            Ok(r) => return Ok(r),
+            Ok((r, pidns)) => return Ok((r, self.view_in(tid, pidns))),
             Err((Some(pidns), take)) => (pidns, take),
-            Err((None, take)) => return uncached(take),
+            // The caller's namespace is unknown: a view that only this thread matches.
+            Err((None, take)) => return uncached(take, HOST_VIEW | u64::from(tid)),
         };
+        let view = self.view_in(tid, pidns);
         let started = std::time::Instant::now();
         match self.render_for_container(tid, path) {
             Some((bytes, rendered_for)) => {
@@ -326,12 +372,12 @@ impl Lxcfs {
                     self.resolver
                         .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
                 }
-                Ok(take(&bytes))
+                Ok((take(&bytes), view))
             }
             // Not container-specific, or the container's figures could not be read: the host's
             // file, never kept, so a passing failure is not handed to the container's other
             // readers.
-            None => uncached(take),
+            None => uncached(take, view),
         }
     }
 

@@ -14,14 +14,16 @@
 //! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. The
 //! snapshot is kept even when the read at offset 0 took the whole render: readers seek back
 //! into what they read (bash's `read` reads a block, then seeks back to the end of the line
-//! it used) and must find the same pass there. Snapshots are per thread
-//! ([`crate::handles::Open::snapshot_for`]): a descriptor shared by threads, by a parent and
-//! its children, or handed to a process of another container never serves one reader
-//! another's render (upstream lxcfs keeps one per open file, so a reader could be served
-//! another container's figures after that container read the shared descriptor). A thread
-//! reading past offset 0 with no snapshot of its own renders one, as seq_file renders anew
-//! after a seek. A recycled thread id could only find its predecessor's snapshot through a
-//! descriptor that stayed open and shared across both threads' lives. `open`
+//! it used) and must find the same pass there. Snapshots are kept per view (the library's
+//! `view`: a container, or one host thread; [`crate::handles::Open::snapshot_of_view`]): a
+//! descriptor shared with a process of another container never serves it that container's
+//! render (upstream lxcfs keeps one per open file, so a reader could be served another
+//! container's figures after that container read the shared descriptor), while the threads
+//! and processes of one container continue one pass. A thread that read at offset 0 reads on
+//! from its view's snapshot without a library call; another thread asks the library for its
+//! view first, and renders one when its view has none. A recycled thread id could only find
+//! its predecessor's snapshot through a descriptor that stayed open and shared across both
+//! threads' lives. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
 //! filesystem: a read-only open of a file whose answer the library marked
 //! caller-independent is answered from the inode table without a library call. Renders of
@@ -158,16 +160,21 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
 }
 
 /// Calls the library's read (whole-file render) into `buf`, which is cleared first.
-fn lib_read(lib: &Lib, c: &Caller, path: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+/// Renders `path` for caller `c` into `buf` (the library's `read_view`); returns the view it
+/// was rendered for.
+fn lib_read(lib: &Lib, c: &Caller, path: &str, buf: &mut Vec<u8>) -> Result<u64, Errno> {
     buf.clear();
+    let mut view = 0u64;
     let rc = lxcfs_abi::collect_into(buf, |s| {
-        // SAFETY: called inside the generation's gate; the sink outlives the call.
-        unsafe { (lib.vtable().read)(lib.state(), c, Bytes::new(path.as_bytes()), s) }
+        // SAFETY: called inside the generation's gate; the sink and `view` outlive the call.
+        unsafe {
+            (lib.vtable().read_view)(lib.state(), c, Bytes::new(path.as_bytes()), s, &mut view)
+        }
     });
     if rc < 0 {
         Err(errno(rc))
     } else {
-        Ok(())
+        Ok(view)
     }
 }
 
@@ -330,9 +337,9 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         let (mut open, reply) = if offset > 0 {
-            // Served from this thread's snapshot, or handed back for a render.
+            // Served from this thread's snapshot, or handed back.
             let missed = RENDER.with_borrow_mut(move |buf| {
-                let Some(snapshot) = open.snapshot_for(c.tid) else {
+                let Some(snapshot) = open.snapshot_of_thread(c.tid) else {
                     return Some((open, reply));
                 };
                 buf.clear();
@@ -353,13 +360,28 @@ impl Filesystem for LxcfsFs {
         };
         self.run(move |lib, _| {
             RENDER.with_borrow_mut(|buf| {
+                if offset > 0 && open.has_any_snapshot() {
+                    // Another thread reading past offset 0: its view's pass, if one is kept.
+                    let mut view = 0u64;
+                    // SAFETY: called inside the generation's gate; pointers valid for the call.
+                    let rc = unsafe { (lib.vtable().view)(lib.state(), &c, &mut view) };
+                    if let Some(snapshot) = (rc == 0)
+                        .then(|| open.snapshot_of_view(view, c.tid))
+                        .flatten()
+                    {
+                        buf.clear();
+                        buf.extend_from_slice(slice(snapshot, offset, size));
+                        drop(open);
+                        return reply.data(buf);
+                    }
+                }
                 let rendered = lib_read(lib, &c, path, buf);
-                if rendered.is_ok() {
-                    open.keep_snapshot(c.tid, buf);
+                if let Ok(view) = rendered {
+                    open.keep_snapshot(view, c.tid, buf);
                 }
                 drop(open);
                 match rendered {
-                    Ok(()) => reply.data(slice(buf, offset, size)),
+                    Ok(_) => reply.data(slice(buf, offset, size)),
                     Err(e) => reply.error(e),
                 }
                 if buf.capacity() > KEEP_RENDER_BUFFER {

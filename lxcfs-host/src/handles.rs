@@ -46,59 +46,81 @@ pub struct Open {
     pub has_snapshot: bool,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
     pub psi_capable: bool,
-    /// The thread `snapshot` was rendered for (the FUSE request's thread id).
+    /// The thread that last rendered `snapshot` or was found to share its view (the FUSE
+    /// request's thread id): its reads past offset 0 need no library call.
     pub snapshot_tid: u32,
+    /// The view `snapshot` was rendered for (the library's `view`).
+    pub snapshot_view: u64,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
     pub ino: u64,
-    /// The content reads past offset 0 by thread `snapshot_tid` are served from, valid when
+    /// The content reads past offset 0 in view `snapshot_view` are served from, valid when
     /// `has_snapshot`; the buffer is reused for the slot's next files.
     pub snapshot: Vec<u8>,
-    /// Snapshots of other threads reading the same open file (a descriptor shared by threads
-    /// or processes, possibly of other containers), at most [`MAX_OTHER_SNAPSHOTS`], the
-    /// oldest render first.
-    pub others: Vec<(u32, Vec<u8>)>,
+    /// Snapshots for other views reading the same open file (a descriptor shared with a
+    /// process of another container, or with host processes), at most
+    /// [`MAX_OTHER_SNAPSHOTS`], the oldest render first: `(view, thread, content)` as above.
+    pub others: Vec<(u64, u32, Vec<u8>)>,
     /// Directory listing (name, kind, ino) for opendir handles.
     pub entries: Vec<(String, u32, u64)>,
     /// The armed trigger, once written.
     pub trigger: Option<Arc<Trigger>>,
 }
 
-/// How many threads besides the first one keep a snapshot of one open file; a further
-/// thread's render replaces the oldest of them.
+/// How many views besides the first one keep a snapshot of one open file; a further view's
+/// render replaces the oldest of them.
 pub const MAX_OTHER_SNAPSHOTS: usize = 3;
 
 impl Open {
-    /// The snapshot a read past offset 0 by thread `tid` is served from: the pass that thread
-    /// last rendered through this open file, if it is still kept. Each thread has its own, so
-    /// that a reader sharing the descriptor with another (a thread of the same process, a
-    /// child that inherited it, a process of another container that was handed it) never
-    /// gets the other's render: it could be another container's figures, or a later pass
-    /// whose lines no longer line up with what this reader already read.
-    pub fn snapshot_for(&self, tid: u32) -> Option<&[u8]> {
+    /// Whether any read has rendered a snapshot for this open file.
+    pub fn has_any_snapshot(&self) -> bool {
+        self.has_snapshot || !self.others.is_empty()
+    }
+
+    /// The snapshot thread `tid` rendered last, or was found to share the view of: what its
+    /// read past offset 0 is served from without asking the library for its view.
+    pub fn snapshot_of_thread(&self, tid: u32) -> Option<&[u8]> {
         if self.has_snapshot && self.snapshot_tid == tid {
             return Some(&self.snapshot);
         }
         self.others
             .iter()
-            .find(|(t, _)| *t == tid)
-            .map(|(_, s)| s.as_slice())
+            .find(|(_, t, _)| *t == tid)
+            .map(|(_, _, s)| s.as_slice())
     }
 
-    /// Keeps `content`, just rendered for thread `tid`, as that thread's snapshot.
-    pub fn keep_snapshot(&mut self, tid: u32, content: &[u8]) {
-        if !self.has_snapshot || self.snapshot_tid == tid {
+    /// The snapshot rendered for `view`, noting `tid` as a thread of that view.
+    ///
+    /// Snapshots are kept per view, so that a reader sharing the descriptor with another (a
+    /// child that inherited it, a process of another container that was handed it) is
+    /// never served a render made for another container, while the threads and processes
+    /// of one container (a Go program whose goroutine moved to another thread between two
+    /// reads, `{ read a; cat; }` in a shell) continue the same pass.
+    pub fn snapshot_of_view(&mut self, view: u64, tid: u32) -> Option<&[u8]> {
+        if self.has_snapshot && self.snapshot_view == view {
+            self.snapshot_tid = tid;
+            return Some(&self.snapshot);
+        }
+        let (_, t, s) = self.others.iter_mut().find(|(v, _, _)| *v == view)?;
+        *t = tid;
+        Some(s.as_slice())
+    }
+
+    /// Keeps `content`, just rendered for thread `tid` in `view`, as that view's snapshot.
+    pub fn keep_snapshot(&mut self, view: u64, tid: u32, content: &[u8]) {
+        if !self.has_snapshot || self.snapshot_view == view {
             self.snapshot.clear();
             self.snapshot.extend_from_slice(content);
+            self.snapshot_view = view;
             self.snapshot_tid = tid;
             self.has_snapshot = true;
             return;
         }
-        if let Some(i) = self.others.iter().position(|(t, _)| *t == tid) {
+        if let Some(i) = self.others.iter().position(|(v, _, _)| *v == view) {
             self.others.remove(i);
         } else if self.others.len() >= MAX_OTHER_SNAPSHOTS {
             self.others.remove(0);
         }
-        self.others.push((tid, content.to_vec()));
+        self.others.push((view, tid, content.to_vec()));
     }
 
     /// Forgets the file, keeping its snapshot buffer for the next one when it is small and
@@ -109,6 +131,7 @@ impl Open {
         self.ino = 0;
         self.has_snapshot = false;
         self.snapshot_tid = 0;
+        self.snapshot_view = 0;
         self.others = Vec::new();
         let cap = self.snapshot.capacity();
         let keep = cap <= KEEP_SNAPSHOT
@@ -322,44 +345,58 @@ mod tests {
     }
 
     #[test]
-    fn each_thread_reads_its_own_snapshot_and_a_release_forgets_them_all() {
+    fn snapshots_are_kept_per_view_and_a_release_forgets_them_all() {
         let t = Handles::new();
         let fh = t.insert(|o| o.ino = 7).unwrap();
         let mut o = t.get(fh).unwrap();
-        assert_eq!(o.snapshot_for(100), None, "no snapshot before a render");
-        o.keep_snapshot(100, b"first thread");
-        o.keep_snapshot(200, b"second thread");
-        assert_eq!(o.snapshot_for(100), Some(&b"first thread"[..]));
-        assert_eq!(o.snapshot_for(200), Some(&b"second thread"[..]));
-        assert_eq!(o.snapshot_for(300), None, "a third thread renders its own");
-        // A new pass replaces only that thread's snapshot.
-        o.keep_snapshot(200, b"second, again");
-        o.keep_snapshot(100, b"first, again");
-        assert_eq!(o.snapshot_for(100), Some(&b"first, again"[..]));
-        assert_eq!(o.snapshot_for(200), Some(&b"second, again"[..]));
-        // Past MAX_OTHER_SNAPSHOTS other threads, the oldest other render goes first; the
-        // first thread's stays.
-        for tid in 300..300 + MAX_OTHER_SNAPSHOTS as u32 {
-            o.keep_snapshot(tid, format!("thread {tid}").as_bytes());
+        assert!(!o.has_any_snapshot());
+        assert_eq!(
+            o.snapshot_of_thread(100),
+            None,
+            "no snapshot before a render"
+        );
+        o.keep_snapshot(1, 100, b"view 1");
+        o.keep_snapshot(2, 200, b"view 2");
+        assert_eq!(o.snapshot_of_thread(100), Some(&b"view 1"[..]));
+        assert_eq!(o.snapshot_of_thread(200), Some(&b"view 2"[..]));
+        // Another thread of view 1 (not known yet) needs the library's view, then is known.
+        assert_eq!(o.snapshot_of_thread(101), None);
+        assert_eq!(o.snapshot_of_view(1, 101), Some(&b"view 1"[..]));
+        assert_eq!(o.snapshot_of_thread(101), Some(&b"view 1"[..]));
+        assert_eq!(
+            o.snapshot_of_view(3, 300),
+            None,
+            "a third view renders its own"
+        );
+        // A new pass replaces only that view's snapshot.
+        o.keep_snapshot(2, 201, b"view 2, again");
+        o.keep_snapshot(1, 100, b"view 1, again");
+        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1, again"[..]));
+        assert_eq!(o.snapshot_of_view(2, 201), Some(&b"view 2, again"[..]));
+        assert_eq!(o.snapshot_of_thread(200), None, "201 rendered view 2 last");
+        // Past MAX_OTHER_SNAPSHOTS other views, the oldest other render goes first; the
+        // first view's stays.
+        for v in 3..3 + MAX_OTHER_SNAPSHOTS as u64 {
+            o.keep_snapshot(v, v as u32 * 100, format!("view {v}").as_bytes());
         }
         assert_eq!(
-            o.snapshot_for(200),
+            o.snapshot_of_view(2, 201),
             None,
-            "the oldest other snapshot was dropped"
+            "the oldest other view was dropped"
         );
-        assert_eq!(o.snapshot_for(100), Some(&b"first, again"[..]));
-        for tid in 300..300 + MAX_OTHER_SNAPSHOTS as u32 {
+        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1, again"[..]));
+        for v in 3..3 + MAX_OTHER_SNAPSHOTS as u64 {
             assert_eq!(
-                o.snapshot_for(tid),
-                Some(format!("thread {tid}").as_bytes())
+                o.snapshot_of_view(v, v as u32 * 100),
+                Some(format!("view {v}").as_bytes())
             );
         }
         assert_eq!(o.others.len(), MAX_OTHER_SNAPSHOTS);
         drop(o);
         t.remove(fh);
         let again = t.insert(|o| o.ino = 8).unwrap();
-        let o = t.get(again).unwrap();
-        assert!(o.snapshot_for(100).is_none() && o.snapshot_for(300).is_none());
-        assert!(o.others.is_empty());
+        let mut o = t.get(again).unwrap();
+        assert!(!o.has_any_snapshot());
+        assert!(o.snapshot_of_thread(100).is_none() && o.snapshot_of_view(1, 100).is_none());
     }
 }
