@@ -449,8 +449,8 @@ with open(meminfo) as f:
 
 /// Starts a daemon with `--enable-psi-poll` and a limit of `nofile` descriptors, and runs
 /// [`MANY_TRIGGERS_PY`] with at most `most` triggers in a fresh container (200 MiB memory
-/// limit); returns its output.
-fn arm_many_triggers(tag: &str, nofile: u64, most: usize) -> String {
+/// limit); returns its output and the daemon's log.
+fn arm_many_triggers(tag: &str, nofile: u64, most: usize) -> (String, String) {
     let d = Daemon::start_with_fd_limit(nofile, &["--enable-psi-poll"]);
     let cg = Cgroup::new(&unique(tag), &["unified", "memory"]);
     cg.set(
@@ -459,20 +459,25 @@ fn arm_many_triggers(tag: &str, nofile: u64, most: usize) -> String {
         &(200u64 << 20).to_string(),
     );
     let script = Script::new(tag, MANY_TRIGGERS_PY);
-    cg.sh_in_pidns(&format!(
+    let out = cg.sh_in_pidns(&format!(
         "python3 {} {} {most}",
         script.path().display(),
         d.path("proc/pressure/cpu").display()
-    ))
+    ));
+    (out, d.log_text())
 }
 
 #[test]
 fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
     // Under a limit of 320 descriptors the daemon arms at most 320/16 = 20 triggers (three
     // descriptors each); beyond, a trigger write fails with EMFILE and reads keep working.
-    let out = arm_many_triggers("psi-fds", 320, 200);
+    let (out, log) = arm_many_triggers("psi-fds", 320, 200);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"armed 20 EMFILE"), "{out}");
+    assert!(
+        log.contains("the daemon has 20 PSI triggers armed, the most it allows"),
+        "the log says why: {log}"
+    );
     assert_eq!(
         lines.get(1),
         Some(&"meminfo MemTotal:         204800 kB"),
@@ -484,6 +489,10 @@ fn psi_triggers_leave_the_daemon_descriptors_to_serve() {
 fn one_cgroup_arms_at_most_its_share_of_psi_triggers() {
     // With room for 4096/16 = 256 triggers in the daemon, one container still gets at most
     // 64, so that it cannot take every other container's PSI monitoring away.
-    let out = arm_many_triggers("psi-share", 4096, 100);
+    let (out, log) = arm_many_triggers("psi-share", 4096, 100);
     assert_eq!(out.lines().next(), Some("armed 64 EMFILE"), "{out}");
+    assert!(
+        log.contains("has 64 PSI triggers armed, the most one cgroup may have"),
+        "the log says why: {log}"
+    );
 }

@@ -477,7 +477,7 @@ impl Filesystem for LxcfsFs {
             },
             Err(e) => {
                 tracing::warn!("PSI trigger on {target}: {e}");
-                reply.error(Errno::from(e))
+                reply.error(Errno::from_i32(e.errno()))
             }
         }
     }

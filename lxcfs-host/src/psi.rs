@@ -53,6 +53,42 @@ pub fn armed() -> usize {
     ARMED.load(Ordering::Relaxed)
 }
 
+/// Why a trigger could not be armed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    /// The cgroup has [`MAX_TRIGGERS_PER_CGROUP`] triggers armed.
+    #[error(
+        "{cgroup} has {limit} PSI triggers armed, the most one cgroup may have (a closed \
+         trigger gives its slot back once the kernel has torn it down, some milliseconds to \
+         seconds later)"
+    )]
+    CgroupFull {
+        /// The cgroup directory.
+        cgroup: String,
+        /// [`MAX_TRIGGERS_PER_CGROUP`].
+        limit: usize,
+    },
+    /// The daemon has [`trigger_cap`] triggers armed.
+    #[error("the daemon has {limit} PSI triggers armed, the most it allows")]
+    DaemonFull {
+        /// [`trigger_cap`].
+        limit: usize,
+    },
+    /// Opening the pressure file, writing the trigger or starting its waiter failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ArmError {
+    /// The errno the writer gets: `EMFILE` for a full cap, else the system call's.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ArmError::CgroupFull { .. } | ArmError::DaemonFull { .. } => libc::EMFILE,
+            ArmError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     fired: AtomicBool,
@@ -71,21 +107,24 @@ impl Trigger {
     /// Opens `target` (a cgroup `*.pressure` file), writes `text` and starts the waiter.
     ///
     /// # Errors
-    /// The errno of open/write (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
+    /// [`ArmError::CgroupFull`] or [`ArmError::DaemonFull`] when a cap is reached; the errno of
+    /// open/write otherwise (e.g. `EINVAL` for a trigger the kernel rejects, `ENOENT` for a
     /// vanished cgroup).
-    pub fn arm(target: &str, text: &str) -> std::io::Result<Trigger> {
+    pub fn arm(target: &str, text: &str) -> Result<Trigger, ArmError> {
         let armed = Armed::take(target)?;
         let fd = open(
             target,
             OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
-        )?;
+        )
+        .map_err(std::io::Error::from)?;
         let mut file = std::fs::File::from(fd);
         let mut buf = text.as_bytes().to_vec();
         buf.push(0);
         file.write_all(&buf)?;
         let fd = OwnedFd::from(file);
-        let (cancel_r, cancel_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (cancel_r, cancel_w) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
         let state = Arc::new(State::default());
         let st = state.clone();
         let waiter = std::thread::Builder::new()
@@ -169,23 +208,27 @@ impl Armed {
     /// Takes a slot for a trigger on `target`.
     ///
     /// # Errors
-    /// `EMFILE` when the daemon's or the cgroup's cap is reached.
-    fn take(target: &str) -> std::io::Result<Armed> {
-        let full = || std::io::Error::from_raw_os_error(libc::EMFILE);
+    /// [`ArmError::CgroupFull`] or [`ArmError::DaemonFull`] when a cap is reached.
+    fn take(target: &str) -> Result<Armed, ArmError> {
         let cgroup = std::path::Path::new(target)
             .parent()
             .map_or_else(String::new, |p| p.to_string_lossy().into_owned());
         let mut per = PER_CGROUP.lock().unwrap_or_else(|e| e.into_inner());
         let n = per.entry(cgroup.clone()).or_insert(0);
         if *n >= MAX_TRIGGERS_PER_CGROUP {
-            return Err(full());
+            return Err(ArmError::CgroupFull {
+                cgroup,
+                limit: MAX_TRIGGERS_PER_CGROUP,
+            });
         }
         if ARMED.fetch_add(1, Ordering::AcqRel) >= trigger_cap() {
             ARMED.fetch_sub(1, Ordering::AcqRel);
             if *n == 0 {
                 per.remove(&cgroup);
             }
-            return Err(full());
+            return Err(ArmError::DaemonFull {
+                limit: trigger_cap(),
+            });
         }
         *n += 1;
         Ok(Armed { cgroup })
