@@ -348,7 +348,7 @@ fn loadavg_first_read_then_kernel_averages() {
 }
 
 #[test]
-fn loadavg_untracks_unread_cgroups_and_survives_a_reload() {
+fn loadavg_keeps_unread_cgroups_and_survives_a_reload() {
     let f = Fixture::load("v2", with_loadavg());
     let busy = init("io-busy");
     f.read(busy, "/proc/loadavg");
@@ -370,26 +370,19 @@ fn loadavg_untracks_unread_cgroups_and_survives_a_reload() {
     let h = Fixture::load("v2", with_loadavg());
     assert_eq!(lxcfs::state::import(&h.lx, text.as_bytes()), 0);
 
-    // Ten minutes without a read: untracked.
-    let now = Instant::now();
-    let r = loadavg::tick_at(&f.lx, now + Duration::from_secs(300));
-    assert_eq!((r.sampled, r.untracked), (2, 0));
-    f.lx.loadavg
-        .read_at(
-            &f.lx.fs,
-            "/sys/fs/cgroup/lxc/io-busy",
-            true,
-            Some(1),
-            now + Duration::from_secs(300),
-        )
-        .unwrap();
-    let r = loadavg::tick_at(&f.lx, now + Duration::from_secs(601));
+    // Cgroups nobody reads stay tracked (an occasional `uptime` sees the 15-minute
+    // average): forty ticks, over three minutes of load history, without a read.
+    for _ in 0..40 {
+        let r = loadavg::tick_pass(&f.lx);
+        assert_eq!((r.sampled, r.untracked), (2, 0));
+    }
     assert_eq!(
-        (r.sampled, r.untracked),
-        (1, 1),
-        "io-idle was not read for 10 min"
+        f.lx.loadavg.tracked(),
+        ["/sys/fs/cgroup/lxc/io-busy", "/sys/fs/cgroup/lxc/io-idle"]
     );
-    assert_eq!(f.lx.loadavg.tracked(), ["/sys/fs/cgroup/lxc/io-busy"]);
+    let later = f.read(busy, "/proc/loadavg");
+    // Four active tasks (three running, one in D): 4 · (1 − e^(−42·5/60)) and so on.
+    assert!(later.starts_with("3.88 2.03 0.82 3/7 6"), "{later}");
 }
 
 #[test]
@@ -588,7 +581,7 @@ fn tick_over_1000_containers_is_bounded() {
     let mut ticks = Vec::new();
     for _ in 0..3 {
         let t0 = Instant::now();
-        let r = loadavg::tick_at(&lx, Instant::now());
+        let r = loadavg::tick_pass(&lx);
         ticks.push(t0.elapsed());
         assert_eq!(r.sampled, 1000);
         assert_eq!(r.tasks, 4000, "each thread read once");
@@ -605,7 +598,7 @@ fn tick_over_1000_containers_is_bounded() {
 
     // A container whose cgroup vanished is untracked at the next tick; the others stay.
     std::fs::remove_dir_all(tmp.path().join("sys/fs/cgroup/bench/c7")).unwrap();
-    let r = loadavg::tick_at(&lx, Instant::now());
+    let r = loadavg::tick_pass(&lx);
     assert_eq!((r.sampled, r.untracked), (999, 1));
     assert!(!lx
         .loadavg
@@ -643,4 +636,28 @@ fn diskstats_needs_the_io_controller_and_loadavg_needs_no_controller() {
     assert_eq!(read(inits[0], "/proc/loadavg"), "0.00 0.00 0.00 1/4 4\n");
     // No PSI files in this tree and no host PSI: empty content, not an error.
     assert_eq!(read(inits[0], "/proc/pressure/io"), "");
+}
+
+#[test]
+fn loadavg_untracks_a_cgroup_with_no_thread_left() {
+    // As upstream drops a node whose cgroup has no pids: the container stopped, its cgroup
+    // stays behind empty.
+    let tmp = TempDir::new("loadavg-empty");
+    let inits = many_containers(tmp.path(), 2);
+    let lx = lxcfs::Lxcfs::new(tmp.path(), with_loadavg());
+    for &p in &inits {
+        lx.read(p, "/proc/loadavg").unwrap();
+    }
+    let r = loadavg::tick_pass(&lx);
+    assert_eq!((r.sampled, r.untracked), (2, 0));
+    for sub in ["", "/init.scope", "/work"] {
+        put(
+            tmp.path(),
+            &format!("sys/fs/cgroup/bench/c1{sub}/cgroup.threads"),
+            "",
+        );
+    }
+    let r = loadavg::tick_pass(&lx);
+    assert_eq!((r.sampled, r.untracked), (1, 1), "c1 is empty");
+    assert_eq!(lx.loadavg.tracked(), ["/sys/fs/cgroup/bench/c0"]);
 }

@@ -23,8 +23,10 @@
 //! * the last pid is the `NSpid:` entry, at the container's pid-namespace level, of the newest
 //!   task (latest start time, then highest id) that is visible in the container's namespace;
 //!   0 when none is. Upstream lxcfs prints the highest *host* tid instead;
-//! * a cgroup is untracked when its directory vanished or it was not read for
-//!   [`UNTRACK_AFTER`];
+//! * a cgroup stays tracked, read or not, until a tick finds its directory gone or no thread
+//!   in it or below it (as upstream lxcfs drops a node whose cgroup has no pids): a reader
+//!   who looks once a quarter of an hour (`uptime` now and then) sees the 15-minute average,
+//!   not a fresh `0.00` each time;
 //! * the cgroup is the container's v1 `cpu` (else `pids`) cgroup, else its unified cgroup, where
 //!   thread lists exist without any controller. A container at the root of its hierarchy is
 //!   the whole host: it is served the host's file.
@@ -61,8 +63,6 @@ pub const EXP_5: u64 = 2014;
 pub const EXP_15: u64 = 2037;
 /// Sampling period the decay factors are made for (kernel `LOAD_FREQ`).
 pub const PERIOD: Duration = Duration::from_secs(5);
-/// A cgroup nobody read for this long is no longer sampled.
-pub const UNTRACK_AFTER: Duration = Duration::from_secs(600);
 /// Descendant cgroup directories visited per tracked cgroup and tick (deeper trees are
 /// counted partially).
 pub const MAX_CGROUPS: usize = 4096;
@@ -139,15 +139,14 @@ struct Node {
     level: Option<usize>,
     avg: [u64; 3],
     sample: Sample,
-    last_read: Instant,
 }
 
-/// What one [`tick_at`] did.
+/// What one [`tick_pass`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Cgroups sampled.
     pub sampled: usize,
-    /// Cgroups dropped (vanished or not read for [`UNTRACK_AFTER`]).
+    /// Cgroups dropped (vanished, or no thread left in them).
     pub untracked: usize,
     /// Cgroups whose sample failed for another reason (kept, averages unchanged).
     pub failed: usize,
@@ -187,21 +186,12 @@ impl LoadAvgs {
     }
 
     /// The loadavg line of the cgroup directory `dir` for a reader at pid-namespace `level`,
-    /// tracking the cgroup if it is new (then with a fresh sample and zero averages). `now`
-    /// is the read time (for [`UNTRACK_AFTER`]).
+    /// tracking the cgroup if it is new (then with a fresh sample and zero averages).
     ///
     /// # Errors
     /// [`Error::Io`] when a new cgroup's directory cannot be read.
-    pub fn read_at(
-        &self,
-        fs: &HostFs,
-        dir: &str,
-        v2: bool,
-        level: Option<usize>,
-        now: Instant,
-    ) -> Result<String> {
+    pub fn read(&self, fs: &HostFs, dir: &str, v2: bool, level: Option<usize>) -> Result<String> {
         if let Some(n) = self.lock().get_mut(dir) {
-            n.last_read = now;
             n.level = level;
             return Ok(render(
                 n.avg,
@@ -233,7 +223,6 @@ impl LoadAvgs {
             level,
             avg: [0; 3],
             sample,
-            last_read: now,
         });
         Ok(line)
     }
@@ -326,7 +315,6 @@ fn parse_record(record: &str) -> Option<(String, Node)> {
             total: total.parse().ok()?,
             newest_nspid,
         },
-        last_read: Instant::now(),
     };
     Some((dir, node))
 }
@@ -582,14 +570,13 @@ pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
         .hierarchy
         .dir_of(&dir.path)
         .ok_or(Error::NoController("cpu"))?;
-    lx.loadavg
-        .read_at(&lx.fs, &abs, dir.is_v2(), ns_level(lx, c), Instant::now())
+    lx.loadavg.read(&lx.fs, &abs, dir.is_v2(), ns_level(lx, c))
 }
 
-/// One sampling pass over the tracked cgroups (one [`PERIOD`]); see [`tick_at`].
+/// One sampling pass over the tracked cgroups (one [`PERIOD`]); see [`tick_pass`].
 pub fn tick(lx: &Lxcfs) {
     let t0 = Instant::now();
-    let r = tick_at(lx, t0);
+    let r = tick_pass(lx);
     tracing::debug!(
         "loadavg tick: {} cgroups ({} dirs, {} threads) in {:?}; {} untracked, {} failed",
         r.sampled,
@@ -601,15 +588,12 @@ pub fn tick(lx: &Lxcfs) {
     );
 }
 
-/// One sampling pass at time `now`: drops cgroups not read for [`UNTRACK_AFTER`], samples the
-/// others, drops those whose directory vanished, and advances every average by one period.
-pub fn tick_at(lx: &Lxcfs, now: Instant) -> TickReport {
+/// One sampling pass: samples every tracked cgroup, drops those whose directory vanished or
+/// that have no thread left, and advances every other average by one period.
+pub fn tick_pass(lx: &Lxcfs) -> TickReport {
     let mut report = TickReport::default();
     let work: Vec<(String, bool, Option<usize>)> = {
-        let mut nodes = lx.loadavg.lock();
-        let before = nodes.len();
-        nodes.retain(|_, n| now.saturating_duration_since(n.last_read) < UNTRACK_AFTER);
-        report.untracked = before - nodes.len();
+        let nodes = lx.loadavg.lock();
         nodes
             .iter()
             .map(|(d, n)| (d.clone(), n.v2, n.level))
@@ -634,6 +618,11 @@ pub fn tick_at(lx: &Lxcfs, now: Instant) -> TickReport {
                 }
             }
             Err(SampleError::Unreadable) => report.failed += 1,
+            Ok(s) if s.total == 0 => {
+                if nodes.remove(&dir).is_some() {
+                    report.untracked += 1;
+                }
+            }
             Ok(s) => {
                 let Some(n) = nodes.get_mut(&dir) else {
                     continue;
