@@ -660,6 +660,39 @@ fn a_second_daemon_on_a_served_mountpoint_is_refused() {
 }
 
 #[test]
+fn a_mount_point_that_does_not_exist_is_an_error_not_a_new_directory() {
+    // As with the C original and mount(8): a mistyped path must not quietly become a mount.
+    let b = binaries();
+    let dir = TempDir::new("no-mnt");
+    let run = |mnt: &std::path::Path| {
+        Command::new(&b.lxcfs)
+            .arg("--library")
+            .arg(&b.lib)
+            .arg("-p")
+            .arg(dir.path().join("lxcfs.pid"))
+            .arg(mnt)
+            .output()
+            .unwrap()
+    };
+    let missing = dir.path().join("typo");
+    let out = run(&missing);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the mount point does not exist (create it first: mkdir -p"),
+        "{err}"
+    );
+    assert!(!missing.exists(), "the daemon created {missing:?}");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = run(&file);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Not a directory"), "{err}");
+    assert!(!dir.path().join("lxcfs.pid").exists(), "no pid file left");
+}
+
+#[test]
 fn external_unmount_makes_the_daemon_exit() {
     let mut d = Daemon::start(&[]);
     nix::mount::umount2(&d.mnt, nix::mount::MntFlags::empty()).expect("umount");

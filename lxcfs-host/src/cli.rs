@@ -41,7 +41,7 @@ const DROPPED_FUSE_OPTIONS: &[&str] = &[
                   refines what -d selects."
 )]
 pub struct Cli {
-    /// Mount point of the filesystem (e.g. /var/lib/lxcfs).
+    /// Mount point of the filesystem (e.g. /var/lib/lxcfs): an existing directory.
     #[arg(value_name = "MOUNTPOINT")]
     pub mountpoint: Option<PathBuf>,
 

@@ -128,6 +128,32 @@ fn mount_options(cfg: &Config) -> Vec<MountOption> {
     opts
 }
 
+/// Checks that the mount point is an existing directory. It is never created: as with the C
+/// original (and any `mount`), a mistyped path is an error, not a new directory; the systemd
+/// unit creates `/var/lib/lxcfs` before it starts the daemon.
+///
+/// # Errors
+/// [`DaemonError::Mount`] naming the path, with `ENOENT` (and how to create it) or
+/// `ENOTDIR`.
+fn check_mount_point(path: &Path) -> Result<(), DaemonError> {
+    let refuse = |source| DaemonError::Mount {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(refuse(std::io::Error::from_raw_os_error(libc::ENOTDIR))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refuse(std::io::Error::new(
+            e.kind(),
+            format!(
+                "the mount point does not exist (create it first: mkdir -p {})",
+                path.display()
+            ),
+        ))),
+        Err(e) => Err(refuse(e)),
+    }
+}
+
 /// Lazily unmounts a dead FUSE mount (`ENOTCONN`, left by a crashed daemon) on `path`.
 pub fn clean_stale_mount(path: &Path) {
     if let Err(e) = std::fs::metadata(path) {
@@ -242,6 +268,8 @@ fn raise_fd_limit() {
 /// [`DaemonError`] for anything that prevents serving; nothing is left mounted.
 pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     raise_fd_limit();
+    clean_stale_mount(&cfg.mountpoint);
+    check_mount_point(&cfg.mountpoint)?;
     let lib_path = find_library(cfg.library.as_deref())?;
     let pidfile = PidFile::acquire(&cfg.pidfile)?;
     let plugin = Arc::new(Plugin::load(
@@ -252,10 +280,6 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]).map_err(DaemonError::Signals)?;
 
-    if !cfg.mountpoint.exists() {
-        let _ = std::fs::create_dir_all(&cfg.mountpoint);
-    }
-    clean_stale_mount(&cfg.mountpoint);
     if live_fuse_mount(&cfg.mountpoint) {
         return Err(DaemonError::Mount {
             path: cfg.mountpoint.clone(),
