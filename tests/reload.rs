@@ -646,11 +646,17 @@ fn bad_libraries_are_refused_while_the_last_good_one_serves() {
     let tmp = TempDir::new("reload-bad");
     let text = tmp.path().join("text.so");
     std::fs::write(&text, "this is not an ELF object\n").unwrap();
+    // Another shared object: its initializer leaves a mark wherever it runs (the daemon or
+    // the probing child); it must be refused before anything loads it.
+    let ran = tmp.path().join("no-entry-initializer-ran");
     let no_entry = cc(
         tmp.path(),
         "no-entry",
-        "int lxcfs_vtable_v0(void) { return 0; }\n",
-        &[],
+        "#include <fcntl.h>\n#include <unistd.h>\n\
+         __attribute__((constructor)) static void ran(void) {\n\
+         int fd = open(MARKER, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }\n\
+         int lxcfs_vtable_v0(void) { return 0; }\n",
+        &[format!("-DMARKER=\"{}\"", ran.display())],
     );
     let size = std::mem::size_of::<lxcfs_abi::LibVTable>();
     let abi99 = cc(
@@ -722,7 +728,7 @@ fn bad_libraries_are_refused_while_the_last_good_one_serves() {
         (
             "ELF object without the entry symbol",
             Some(&no_entry),
-            &["no symbol lxcfs_vtable_v1"],
+            &["no symbol lxcfs_vtable_v1", "nothing of the file was run"],
         ),
         (
             "ABI version mismatch",
@@ -749,6 +755,10 @@ fn bad_libraries_are_refused_while_the_last_good_one_serves() {
         assert_serving(&d, what);
         assert_images(&d, &[good], what);
     }
+    assert!(
+        !ran.exists(),
+        "the initializer of the library without the entry symbol ran"
+    );
     // A good library afterwards is taken.
     let ino = inst.install(&v);
     assert_reloaded(&d, &reload(&d), &variant_version());

@@ -44,7 +44,7 @@
 //! # Reload (SIGUSR1)
 //! 1. Open the configured path, copy it, and probe the copy while the old generation keeps
 //!    serving: check that it is a whole ELF object (headers, tables and loadable segments
-//!    inside the file), load it in a child process (`lxcfs --version` on the same inode: a
+//!    inside the file) exporting the entry symbol, load it in a child process (`lxcfs --version` on the same inode: a
 //!    file that crashes the loader or its initializers kills the child, not the daemon),
 //!    then dlopen it on a short-lived thread, check the entry symbol, ABI version and vtable
 //!    size, dlclose it and verify it is gone. A file that fails is refused; nothing else
@@ -356,6 +356,11 @@ impl LibFile {
         };
         let len = file.metadata().map_err(missing)?.len();
         check_complete(&file, len).map_err(incomplete)?;
+        check_entry_exported(&file).map_err(|reason| LoadError::NoEntry {
+            path: path.to_path_buf(),
+            symbol: entry_name().to_string(),
+            reason,
+        })?;
         Ok(LibFile {
             file,
             id,
@@ -476,6 +481,36 @@ fn check_complete(file: &File, len: u64) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The entry symbol's name, without its NUL.
+fn entry_name() -> &'static str {
+    std::str::from_utf8(ENTRY_SYMBOL)
+        .unwrap_or_default()
+        .trim_end_matches('\0')
+}
+
+/// Checks that `file` exports the entry symbol ([`ENTRY_SYMBOL`]) in its dynamic symbol
+/// table, before anything loads it: another shared object (the C original's `liblxcfs.so`,
+/// any library put at the path by mistake) is refused without its initializers ever running,
+/// in the daemon or in the probing child.
+fn check_entry_exported(file: &File) -> Result<(), String> {
+    use object::{Object, ObjectSymbol};
+    let cache = object::ReadCache::new(file);
+    let elf = object::read::elf::ElfFile64::<object::Endianness, _>::parse(&cache)
+        .map_err(|e| e.to_string())?;
+    let want = entry_name().as_bytes();
+    let exported = elf
+        .dynamic_symbols()
+        .any(|sym| sym.is_definition() && sym.is_global() && sym.name_bytes() == Ok(want));
+    if exported {
+        Ok(())
+    } else {
+        Err(
+            "the file's dynamic symbol table does not define it (nothing of the file was run)"
+                .into(),
+        )
+    }
 }
 
 /// A dlopened, checked image.
