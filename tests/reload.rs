@@ -641,6 +641,41 @@ fn without_sealed_memory_files_the_installed_file_is_mapped_and_a_warning_says_s
 }
 
 #[test]
+fn a_huge_file_at_the_library_path_is_refused_before_it_costs_memory() {
+    // The daemon in a memory cgroup of 96 MiB; 200 MiB of zeros at the library path. Copying
+    // it into memory before looking at it would get the daemon OOM-killed.
+    let b = binaries();
+    let inst = Installed::new(&b.lib);
+    let d = Daemon::start_with(&b.lxcfs, &inst.path, &[]);
+    let cg = Cgroup::new(&unique("huge"), &["memory"]);
+    cg.set(
+        "memory",
+        "memory.limit_in_bytes",
+        &(96u64 << 20).to_string(),
+    );
+    cg.set("memory", "cgroup.procs", &d.pid().to_string());
+    for (len, why) in [
+        (200u64 << 20, "not a complete shared object"),
+        (300u64 << 20, "more than any lxcfs library"),
+    ] {
+        inst.remove();
+        let f = std::fs::File::create(&inst.path).unwrap();
+        f.set_len(len).unwrap();
+        drop(f);
+        let line = reload(&d);
+        assert!(
+            line.contains("reload refused:") && line.contains(why),
+            "{len} bytes: {line}"
+        );
+        assert_serving(&d, "after a huge file");
+    }
+    let oom = cg.get("memory", "memory.oom_control");
+    assert!(oom.contains("oom_kill 0"), "{oom}");
+    // Out of the cgroup again before it is removed.
+    std::fs::write("/sys/fs/cgroup/memory/cgroup.procs", d.pid().to_string()).unwrap();
+}
+
+#[test]
 fn bad_libraries_are_refused_while_the_last_good_one_serves() {
     let (b, v, _snapshot) = snapshot();
     let tmp = TempDir::new("reload-bad");

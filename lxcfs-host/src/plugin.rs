@@ -228,6 +228,10 @@ struct LibFile {
     path: PathBuf,
 }
 
+/// The largest library file loaded (bytes): a release build with its line tables is about 7
+/// MiB, a debug build about 12; a larger file is refused before it is copied into memory.
+const MAX_LIBRARY_SIZE: u64 = 256 << 20;
+
 /// Why no private copy of a library file was made.
 enum CopyError {
     /// The kernel cannot give a sealed, executable memory file (`memfd_create` before Linux
@@ -283,6 +287,8 @@ fn private_copy(src: &File, meta: &std::fs::Metadata) -> Result<(File, FileId), 
     .map_err(|e| CopyError::Unsupported(e.into()))?;
     let mut copy = File::from(fd);
     let mut reader = src;
+    // The checks before read the file through this descriptor: copy from its start.
+    std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0)).map_err(CopyError::Read)?;
     let copied = std::io::copy(&mut reader, &mut copy).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOSPC | libc::ENOMEM | libc::EFBIG) => CopyError::Unsupported(e),
         _ => CopyError::Read(e),
@@ -336,6 +342,21 @@ impl LibFile {
                 "not a regular file",
             )));
         }
+        // The installed file is checked before it is copied, so that a file that is no
+        // library at all (or a huge one) costs nothing; the copy is checked again below, as
+        // it is what gets loaded.
+        if meta.len() > MAX_LIBRARY_SIZE {
+            return Err(incomplete(format!(
+                "{} bytes, more than any lxcfs library ({MAX_LIBRARY_SIZE} bytes at most)",
+                meta.len()
+            )));
+        }
+        check_complete(&file, meta.len()).map_err(incomplete)?;
+        check_entry_exported(&file).map_err(|reason| LoadError::NoEntry {
+            path: path.to_path_buf(),
+            symbol: entry_name().to_string(),
+            reason,
+        })?;
         let (file, id, installed) = match private_copy(&file, &meta) {
             Ok((copy, id)) => (copy, id, Some(file)),
             Err(CopyError::Changed(reason)) => return Err(incomplete(reason)),
@@ -382,6 +403,8 @@ impl LibFile {
             drop(self.file);
         } else {
             let fd = self.file.into_raw_fd();
+            // The installed file stays open too: its inode number names the copy.
+            let _ = self._installed.map(IntoRawFd::into_raw_fd);
             tracing::warn!(
                 "keeping descriptor {fd} of {} open for the image still in memory",
                 self.path.display()
