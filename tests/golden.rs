@@ -401,6 +401,11 @@ fn views_join_one_containers_processes_and_keep_everyone_else_apart() {
             let (init, child, joined) = pids(i);
             let v = view(init);
             assert_eq!(v & lxcfs::HOST_VIEW, 0, "{layout}: a container's view");
+            assert_eq!(
+                v >> 32,
+                u64::from(init),
+                "{layout}: the view names the init"
+            );
             assert_eq!(view(child), v, "{layout}: the init's child");
             assert_eq!(
                 view(joined),
@@ -420,10 +425,31 @@ fn views_join_one_containers_processes_and_keep_everyone_else_apart() {
             SCENARIOS.len(),
             "{layout}: one view per container"
         );
-        // The host process that is the setns'd one's parent, and the host reader.
-        let host = pids(0).2 + 1;
-        assert_eq!(view(host), lxcfs::HOST_VIEW | u64::from(host), "{layout}");
-        assert_eq!(view(200), lxcfs::HOST_VIEW | 200, "{layout}");
+        // Host processes (the setns'd processes' parents, the host reader): one view per set
+        // of cgroups, never a container's.
+        let hosts: Vec<u32> = (0..SCENARIOS.len())
+            .map(|i| pids(i).2 + 1)
+            .chain([200])
+            .collect();
+        let cgroups = |p: u32| f.host(&format!("/proc/{p}/cgroup"));
+        for &a in &hosts {
+            assert_ne!(view(a) & lxcfs::HOST_VIEW, 0, "{layout}: host reader {a}");
+            for &b in &hosts {
+                let same = cgroups(a) == cgroups(b);
+                assert_eq!(
+                    view(a) == view(b),
+                    same,
+                    "{layout}: host readers {a} and {b}"
+                );
+            }
+        }
+        assert!(
+            hosts
+                .iter()
+                .any(|&a| hosts.iter().any(|&b| a != b && view(a) == view(b)))
+                && hosts.iter().any(|&a| view(a) != view(200)),
+            "{layout}: the fixture has host readers in the same and in other cgroups"
+        );
         assert!(
             f.lx.view(999_999).is_err(),
             "{layout}: a thread that is gone"

@@ -314,6 +314,153 @@ fn another_thread_of_the_same_container_reads_on_in_the_same_pass() {
 }
 
 #[test]
+fn another_thread_of_a_host_process_reads_on_in_the_same_pass() {
+    // Host processes (and hostPID containers) are served for their own cgroups: the threads
+    // of one set of cgroups share a view too, so a thread continues another's pass.
+    let d = Daemon::start(&[]);
+    let f = std::sync::Arc::new(std::fs::File::open(d.path("proc/uptime")).unwrap());
+    let whole = pread_text(&f, 0, 4096);
+    std::thread::sleep(Duration::from_millis(60));
+    let fb = f.clone();
+    let rest = std::thread::spawn(move || pread_text(&fb, 2, 4096))
+        .join()
+        .unwrap();
+    assert_eq!(rest, whole[2..], "the other thread got another pass");
+}
+
+#[test]
+fn threads_of_one_container_sharing_a_descriptor_each_keep_their_pass() {
+    // Inside a container: thread A reads the start of a pass, thread B a later pass whole at
+    // offset 0 on the same descriptor, then A reads on: A gets the rest of its own pass.
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("ownpass"), &["memory"]);
+    let script = format!(
+        "import os, threading, time\n\
+         fd = os.open('{m}', os.O_RDONLY)\n\
+         start = os.pread(fd, 2, 0)\n\
+         time.sleep(0.06)\n\
+         later = []\n\
+         t = threading.Thread(target=lambda: later.append(os.pread(fd, 4096, 0)))\n\
+         t.start(); t.join()\n\
+         own = start + os.pread(fd, 4096, 2)\n\
+         print(own.decode().strip() + '|' + later[0].decode().strip())\n",
+        m = d.path("proc/uptime").display()
+    );
+    let dir = TempDir::new("ownpass");
+    let py = dir.path().join("t.py");
+    std::fs::write(&py, script).unwrap();
+    let out = cg.sh_in_pidns(&format!("python3 {}", py.display()));
+    let (own, later) = out.trim().split_once('|').unwrap();
+    let up = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    assert!(
+        up(own) < up(later),
+        "thread A got thread B's later pass: {own:?}, B read {later:?}"
+    );
+}
+
+/// A process of one container (its pid namespace's init, in cgroup A) reads the start of a
+/// shared descriptor and exits; a process of another container (cgroup B) then gets the same
+/// host thread id (`clone3` with `set_tid`) and reads on. Prints what the second one read.
+const TID_REUSE_C: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t spawn_init(pid_t host_tid) {
+    struct clone_args a;
+    pid_t tids[2] = {1, host_tid};
+    memset(&a, 0, sizeof a);
+    a.flags = CLONE_NEWPID;
+    a.exit_signal = SIGCHLD;
+    if (host_tid) {
+        a.set_tid = (uint64_t)(uintptr_t)tids;
+        a.set_tid_size = 2;
+    }
+    return syscall(SYS_clone3, &a, sizeof a);
+}
+
+static void join(const char *procs) {
+    int fd = open(procs, O_WRONLY);
+    if (fd < 0 || write(fd, "0", 1) != 1) _exit(2);
+    close(fd);
+}
+
+int main(int argc, char **argv) {
+    char buf[8192];
+    int fd = open(argv[1], O_RDONLY);
+    if (argc != 4 || fd < 0) return 2;
+    pid_t a = spawn_init(0);
+    if (a < 0) return 3;
+    if (a == 0) {
+        join(argv[2]);
+        _exit(pread(fd, buf, 10, 0) == 10 ? 0 : 4);
+    }
+    int st;
+    if (waitpid(a, &st, 0) != a || st != 0) return 5;
+    usleep(100000);
+    pid_t b = spawn_init(a);
+    if (b < 0) return 6;
+    if (b == 0) {
+        join(argv[3]);
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 10);
+        if (n < 0) _exit(7);
+        buf[n] = 0;
+        fputs(buf, stdout);
+        fflush(stdout);
+        _exit(0);
+    }
+    if (waitpid(b, &st, 0) != b || st != 0) return 8;
+    printf("\nreused %d\n", (int)a);
+    return 0;
+}
+"#;
+
+#[test]
+fn a_thread_id_reused_by_another_container_is_not_served_the_old_pass() {
+    let d = Daemon::start(&[]);
+    let small = Cgroup::new(&unique("reuse-small"), &["memory"]);
+    small.set("memory", "memory.limit_in_bytes", &(256 * MIB).to_string());
+    let large = Cgroup::new(&unique("reuse-large"), &["memory"]);
+    large.set("memory", "memory.limit_in_bytes", &(1024 * MIB).to_string());
+    let dir = TempDir::new("tid-reuse");
+    let (c, bin) = (dir.path().join("reuse.c"), dir.path().join("reuse"));
+    std::fs::write(&c, TID_REUSE_C).unwrap();
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let out = Command::new(&bin)
+        .arg(d.path("proc/meminfo"))
+        .arg(small.dir("memory").join("cgroup.procs"))
+        .arg(large.dir("memory").join("cgroup.procs"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {text}", out.status);
+    assert!(text.contains("\nreused "), "{text}");
+    // From offset 10 on: the rest of the MemTotal line, then MemFree.
+    let free = meminfo_value(&text, "MemFree").unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        free > 262144,
+        "the reused thread id was served the first container's pass (MemFree {free} kB):\n{text}"
+    );
+}
+
+#[test]
 fn rewinding_reader_sees_fresh_values() {
     // procps keeps /proc/uptime open and re-reads it from offset 0: each pass is new.
     let d = Daemon::start(&[]);

@@ -367,9 +367,11 @@ pub struct LibVTable {
         view: *mut u64,
     ) -> i32,
     /// Appended in revision 3: writes to `*view` the view `caller` gets, an opaque key equal
-    /// for two callers exactly when every file renders the same for both at one moment
-    /// (readers in one container; with virtualization off, everyone), different otherwise.
-    /// Returns 0, or `-ESRCH` when the caller thread is gone.
+    /// for two callers only when every file renders the same for both at one moment: the
+    /// readers of one container, or host processes in the same cgroups (whether
+    /// virtualization is on or off). Finding it proves that the caller's thread id still
+    /// names the thread it named (the library's caller check). Returns 0, or `-ESRCH` when
+    /// the caller thread is gone.
     pub view:
         unsafe extern "C" fn(state: *mut c_void, caller: *const Caller, view: *mut u64) -> i32,
 }

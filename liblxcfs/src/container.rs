@@ -172,6 +172,15 @@ pub struct Resolver {
 /// inode (`None` when the caller is gone) when nothing is kept.
 pub type Taken<R, T> = std::result::Result<(R, u64), (Option<u64>, T)>;
 
+/// The view (see `Lxcfs::view`) of a reader in a container: its pid namespace's inode (a
+/// 32-bit number, `proc_alloc_inum`) in the low half and the host pid of the namespace's init
+/// (0 when none was found) above it. A namespace's inode number can be handed to a new
+/// namespace once the old one is gone; the init's pid makes the pair unique unless both were
+/// reused.
+pub fn container_view(pidns: u64, init_pid: u32) -> u64 {
+    (u64::from(init_pid) << 32) | (pidns & 0xffff_ffff)
+}
+
 /// What [`Resolver::table`] guards.
 #[derive(Debug, Default)]
 struct Table {
@@ -320,12 +329,22 @@ impl Resolver {
         ttl: Duration,
     ) -> Option<Arc<[u8]>> {
         let table = self.table.read().ok()?;
-        table.inits.rendered(fs, pidns, path, ttl).cloned()
+        table
+            .inits
+            .rendered(fs, pidns, path, ttl)
+            .map(|(bytes, _)| bytes.clone())
+    }
+
+    /// [`container_view`] of the caller thread `tid`, whose pid namespace is `pidns`, with the
+    /// namespace's init found (and checked) as for a render.
+    pub fn container_view_of(&self, fs: &HostFs, tid: u32, pidns: u64) -> u64 {
+        let init = self.init_of(fs, tid, pidns).map_or(0, |(pid, _)| pid);
+        container_view(pidns, init)
     }
 
     /// [`Resolver::pidns_of`] the caller thread `tid`, then [`Resolver::rendered`] for that
-    /// namespace, with `take` applied to the kept content (returned with the namespace's
-    /// inode): on the real host a caller seen before costs one lock, one `poll` and two hash
+    /// namespace, with `take` applied to the kept content (returned with the caller's
+    /// [`container_view`]): on the real host a caller seen before costs one lock, one `poll` and two hash
     /// lookups, and `take` runs under that lock (so it should only copy the bytes out).
     ///
     /// # Errors
@@ -516,7 +535,7 @@ impl Table {
         T: FnOnce(&Arc<[u8]>) -> R,
     {
         match self.inits.rendered(fs, pidns, path, ttl) {
-            Some(bytes) => Ok((take(bytes), pidns)),
+            Some((bytes, init)) => Ok((take(bytes), container_view(pidns, init))),
             None => Err((Some(pidns), take)),
         }
     }
@@ -525,7 +544,13 @@ impl Table {
 impl InitCache {
     /// The content of `path` kept for pid namespace `pidns` less than `ttl` ago (see
     /// [`Resolver::rendered`]).
-    fn rendered(&self, fs: &HostFs, pidns: u64, path: &str, ttl: Duration) -> Option<&Arc<[u8]>> {
+    fn rendered(
+        &self,
+        fs: &HostFs,
+        pidns: u64,
+        path: &str,
+        ttl: Duration,
+    ) -> Option<(&Arc<[u8]>, u32)> {
         let c = self.by_ns.get(&pidns)?;
         let (at, bytes) = c.rendered.get(path)?;
         // A clock read and a comparison (`elapsed()` would add a checked subtraction).
@@ -533,7 +558,7 @@ impl InitCache {
         if expired || (c.pidfd.is_none() && !c.still_valid(fs, pidns)) {
             return None;
         }
-        Some(bytes)
+        Some((bytes, c.pid))
     }
 }
 

@@ -34,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::hostfs::HostFs;
 use crate::tree::Node;
 
-/// The bit that marks a [`Lxcfs::view`] as a host reader's (with its thread id in the low
-/// bits); a container's view is its pid namespace inode, which never has it.
+/// The bit that marks a [`Lxcfs::view`] as a host reader's (with a hash of its cgroups in
+/// the low bits); a container's view is its pid namespace inode, which never has it.
 pub const HOST_VIEW: u64 = 1 << 63;
 
 /// Page size used to round reported file sizes (bytes).
@@ -314,11 +314,13 @@ impl Lxcfs {
 
     /// The view of the caller thread `tid`: an opaque key equal for two callers when every
     /// file renders the same for both at one moment. For a reader in a container it is the
-    /// container's pid namespace inode (below 2³²); for a reader served as a host process
-    /// (for its own cgroup, see [`Resolver::is_host_ns`]) it is [`HOST_VIEW`] with the thread
-    /// id, its own. It does not depend on whether virtualization is on, so that a render made
-    /// while it was on can never match a reader of another container after it was switched
-    /// off. The host keeps an open file's renders per view.
+    /// container's [`container::container_view`] (pid namespace inode and init); for a reader served as a host process
+    /// (for its own cgroups, see [`Resolver::is_host_ns`]; a `hostPID` container's processes
+    /// too) it is [`HOST_VIEW`] with a 63-bit hash of its `/proc/<tid>/cgroup`, so that the
+    /// threads and processes of one set of cgroups share it (with the thread id instead
+    /// when that file cannot be read). It does not depend on whether virtualization is on, so
+    /// that a render made while it was on can never match a reader of another container after
+    /// it was switched off. The host keeps an open file's renders per view.
     ///
     /// # Errors
     /// [`Error::ProcessGone`] when the caller thread is gone.
@@ -332,10 +334,18 @@ impl Lxcfs {
 
     /// [`Lxcfs::view`] of `tid`, whose pid namespace is `pidns`.
     fn view_in(&self, tid: u32, pidns: u64) -> u64 {
-        if self.resolver.is_host_ns(pidns) {
-            HOST_VIEW | u64::from(tid)
-        } else {
-            pidns
+        if !self.resolver.is_host_ns(pidns) {
+            return self.resolver.container_view_of(&self.fs, tid, pidns);
+        }
+        use std::hash::{Hash, Hasher};
+        match self.fs.read(&format!("/proc/{tid}/cgroup")) {
+            Ok(membership) => {
+                // Fixed keys: the same cgroups give the same view in every generation.
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                membership.hash(&mut h);
+                HOST_VIEW | (h.finish() & !HOST_VIEW)
+            }
+            Err(_) => HOST_VIEW | u64::from(tid),
         }
     }
 
@@ -356,13 +366,14 @@ impl Lxcfs {
             return uncached(take, view);
         }
         let (pidns, take) = match self.resolver.with_rendered(&self.fs, tid, path, ttl, take) {
-            Ok((r, pidns)) => return Ok((r, self.view_in(tid, pidns))),
+            Ok((r, view)) => return Ok((r, view)),
             Err((Some(pidns), take)) => (pidns, take),
             // The caller's namespace is unknown: a view that only this thread matches.
             Err((None, take)) => return uncached(take, HOST_VIEW | u64::from(tid)),
         };
-        let view = self.view_in(tid, pidns);
         let started = std::time::Instant::now();
+        // The view is found after the render, so that finding the init for it does not count
+        // as resolved before the render began (see `Resolver::keep_rendered`).
         match self.render_for_container(tid, path) {
             Some((bytes, rendered_for)) => {
                 // Kept under the namespace the render really used (the caller's thread id
@@ -372,12 +383,12 @@ impl Lxcfs {
                     self.resolver
                         .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
                 }
-                Ok((take(&bytes), view))
+                Ok((take(&bytes), self.view_in(tid, pidns)))
             }
             // Not container-specific, or the container's figures could not be read: the host's
             // file, never kept, so a passing failure is not handed to the container's other
             // readers.
-            None => uncached(take, view),
+            None => uncached(take, self.view_in(tid, pidns)),
         }
     }
 

@@ -14,16 +14,17 @@
 //! start (procps `top`, `free -s`, monitoring agents using pread) see fresh values. The
 //! snapshot is kept even when the read at offset 0 took the whole render: readers seek back
 //! into what they read (bash's `read` reads a block, then seeks back to the end of the line
-//! it used) and must find the same pass there. Snapshots are kept per view (the library's
-//! `view`: a container, or one host thread; [`crate::handles::Open::snapshot_of_view`]): a
-//! descriptor shared with a process of another container never serves it that container's
-//! render (upstream lxcfs keeps one per open file, so a reader could be served another
-//! container's figures after that container read the shared descriptor), while the threads
-//! and processes of one container continue one pass. A thread that read at offset 0 reads on
-//! from its view's snapshot without a library call; another thread asks the library for its
-//! view first, and renders one when its view has none. A recycled thread id could only find
-//! its predecessor's snapshot through a descriptor that stayed open and shared across both
-//! threads' lives. `open`
+//! it used) and must find the same pass there. Snapshots are kept per view and thread (the
+//! library's `view`: a container, or the host processes of one set of cgroups;
+//! [`crate::handles::Open::snapshot_of_view`]): a descriptor shared with a process of another
+//! container never serves it that container's render (upstream lxcfs keeps one per open file,
+//! so a reader could be served another container's figures after that container read the
+//! shared descriptor), the threads and processes of one view continue one pass, and a thread
+//! continues its own. A thread reads on from the pass it rendered less than
+//! [`crate::handles::TRUSTED_FOR`] ago without a library call (the read at end of file right
+//! after the data); any other read past offset 0 asks the library for the reader's view
+//! first, which proves the thread id still names the same thread, and renders a pass when
+//! its view has none. `open`
 //! itself only checks the path and the access mode, so it costs no more than on a trivial
 //! filesystem: a read-only open of a file whose answer the library marked
 //! caller-independent is answered from the inode table without a library call. Renders of
@@ -33,7 +34,7 @@
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -337,9 +338,9 @@ impl Filesystem for LxcfsFs {
         };
         let c = caller(req);
         let (mut open, reply) = if offset > 0 {
-            // Served from this thread's snapshot, or handed back.
+            // Served from this thread's fresh snapshot, or handed back.
             let missed = RENDER.with_borrow_mut(move |buf| {
-                let Some(snapshot) = open.snapshot_of_thread(c.tid) else {
+                let Some(snapshot) = open.snapshot_of_thread(c.tid, Instant::now()) else {
                     return Some((open, reply));
                 };
                 buf.clear();
@@ -377,7 +378,7 @@ impl Filesystem for LxcfsFs {
                 }
                 let rendered = lib_read(lib, &c, path, buf);
                 if let Ok(view) = rendered {
-                    open.keep_snapshot(view, c.tid, buf);
+                    open.keep_snapshot(view, c.tid, Instant::now(), buf);
                 }
                 drop(open);
                 match rendered {

@@ -17,6 +17,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::psi::Trigger;
 
@@ -46,29 +47,49 @@ pub struct Open {
     pub has_snapshot: bool,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
     pub psi_capable: bool,
-    /// The thread that last rendered `snapshot` or was found to share its view (the FUSE
-    /// request's thread id): its reads past offset 0 need no library call.
+    /// The thread `snapshot` was rendered for (the FUSE request's thread id).
     pub snapshot_tid: u32,
     /// The view `snapshot` was rendered for (the library's `view`).
     pub snapshot_view: u64,
+    /// When `snapshot` was rendered.
+    pub snapshot_at: Option<Instant>,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
     pub ino: u64,
-    /// The content reads past offset 0 in view `snapshot_view` are served from, valid when
-    /// `has_snapshot`; the buffer is reused for the slot's next files.
+    /// The first snapshot of this open file (the one nearly every open file only ever has),
+    /// valid when `has_snapshot`; the buffer is reused for the slot's next files.
     pub snapshot: Vec<u8>,
-    /// Snapshots for other views reading the same open file (a descriptor shared with a
-    /// process of another container, or with host processes), at most
-    /// [`MAX_OTHER_SNAPSHOTS`], the oldest render first: `(view, thread, content)` as above.
-    pub others: Vec<(u64, u32, Vec<u8>)>,
+    /// Further snapshots, for other threads or views reading the same open file (a descriptor
+    /// shared by threads, by processes, or with a process of another container), at most
+    /// [`MAX_OTHER_SNAPSHOTS`], the oldest first.
+    pub others: Vec<Snapshot>,
     /// Directory listing (name, kind, ino) for opendir handles.
     pub entries: Vec<(String, u32, u64)>,
     /// The armed trigger, once written.
     pub trigger: Option<Arc<Trigger>>,
 }
 
-/// How many views besides the first one keep a snapshot of one open file; a further view's
-/// render replaces the oldest of them.
+/// A snapshot besides an open file's first one.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The view it was rendered for.
+    pub view: u64,
+    /// The thread it was rendered for.
+    pub tid: u32,
+    /// When it was rendered.
+    pub at: Instant,
+    /// The content.
+    pub content: Vec<u8>,
+}
+
+/// How many snapshots besides the first one an open file keeps; a further one replaces the
+/// oldest of them.
 pub const MAX_OTHER_SNAPSHOTS: usize = 3;
+
+/// How long after its render a thread's snapshot serves that thread's reads past offset 0
+/// without the library checking the thread's view: well under the time any process could
+/// make the thread's id pass to another thread without privileges (a wrap of the host's pid
+/// space; `clone3` with `set_tid` needs `CAP_SYS_ADMIN` over the host's pid namespace).
+pub const TRUSTED_FOR: Duration = Duration::from_millis(10);
 
 impl Open {
     /// Whether any read has rendered a snapshot for this open file.
@@ -76,51 +97,87 @@ impl Open {
         self.has_snapshot || !self.others.is_empty()
     }
 
-    /// The snapshot thread `tid` rendered last, or was found to share the view of: what its
-    /// read past offset 0 is served from without asking the library for its view.
-    pub fn snapshot_of_thread(&self, tid: u32) -> Option<&[u8]> {
-        if self.has_snapshot && self.snapshot_tid == tid {
-            return Some(&self.snapshot);
-        }
-        self.others
+    /// The snapshot thread `tid` rendered less than [`TRUSTED_FOR`] before `now` (its newest):
+    /// what that thread's read past offset 0 is served from without asking the library for
+    /// its view. This is the path of nearly every read past offset 0 (the read at end of
+    /// file that follows the data).
+    pub fn snapshot_of_thread(&self, tid: u32, now: Instant) -> Option<&[u8]> {
+        let first = if self.has_snapshot && self.snapshot_tid == tid {
+            self.snapshot_at.map(|at| (at, self.snapshot.as_slice()))
+        } else {
+            None
+        };
+        let others = self
+            .others
             .iter()
-            .find(|(_, t, _)| *t == tid)
-            .map(|(_, _, s)| s.as_slice())
+            .filter(|s| s.tid == tid)
+            .map(|s| (s.at, s.content.as_slice()));
+        let (at, content) = first.into_iter().chain(others).max_by_key(|(at, _)| *at)?;
+        (now.saturating_duration_since(at) < TRUSTED_FOR).then_some(content)
     }
 
-    /// The snapshot rendered for `view`, noting `tid` as a thread of that view.
+    /// The snapshot a read past offset 0 by thread `tid`, whose view the library just gave
+    /// as `view`, is served from: the pass that thread rendered in that view, else the
+    /// newest pass of that view.
     ///
-    /// Snapshots are kept per view, so that a reader sharing the descriptor with another (a
-    /// child that inherited it, a process of another container that was handed it) is
+    /// Snapshots are matched by view, so that a reader sharing the descriptor with another
+    /// (a child that inherited it, a process of another container that was handed it) is
     /// never served a render made for another container, while the threads and processes
     /// of one container (a Go program whose goroutine moved to another thread between two
-    /// reads, `{ read a; cat; }` in a shell) continue the same pass.
-    pub fn snapshot_of_view(&mut self, view: u64, tid: u32) -> Option<&[u8]> {
-        if self.has_snapshot && self.snapshot_view == view {
-            self.snapshot_tid = tid;
-            return Some(&self.snapshot);
+    /// reads, `{ read a; cat; }` in a shell) continue the same pass; a thread that rendered
+    /// a pass of its own continues that one, even after another thread of its view read the
+    /// file anew.
+    pub fn snapshot_of_view(&self, view: u64, tid: u32) -> Option<&[u8]> {
+        let first = (self.has_snapshot && self.snapshot_view == view).then_some((
+            self.snapshot_tid,
+            self.snapshot_at,
+            self.snapshot.as_slice(),
+        ));
+        let all = first.into_iter().chain(
+            self.others
+                .iter()
+                .filter(|s| s.view == view)
+                .map(|s| (s.tid, Some(s.at), s.content.as_slice())),
+        );
+        let mut newest: Option<(Option<Instant>, &[u8])> = None;
+        for (t, at, content) in all {
+            if t == tid {
+                return Some(content);
+            }
+            if newest.is_none_or(|(n, _)| at >= n) {
+                newest = Some((at, content));
+            }
         }
-        let (_, t, s) = self.others.iter_mut().find(|(v, _, _)| *v == view)?;
-        *t = tid;
-        Some(s.as_slice())
+        newest.map(|(_, c)| c)
     }
 
-    /// Keeps `content`, just rendered for thread `tid` in `view`, as that view's snapshot.
-    pub fn keep_snapshot(&mut self, view: u64, tid: u32, content: &[u8]) {
-        if !self.has_snapshot || self.snapshot_view == view {
+    /// Keeps `content`, just rendered at `now` for thread `tid` in `view`, as that thread's
+    /// snapshot in that view.
+    pub fn keep_snapshot(&mut self, view: u64, tid: u32, now: Instant, content: &[u8]) {
+        if !self.has_snapshot || (self.snapshot_view == view && self.snapshot_tid == tid) {
             self.snapshot.clear();
             self.snapshot.extend_from_slice(content);
             self.snapshot_view = view;
             self.snapshot_tid = tid;
+            self.snapshot_at = Some(now);
             self.has_snapshot = true;
             return;
         }
-        if let Some(i) = self.others.iter().position(|(v, _, _)| *v == view) {
+        if let Some(i) = self
+            .others
+            .iter()
+            .position(|s| s.view == view && s.tid == tid)
+        {
             self.others.remove(i);
         } else if self.others.len() >= MAX_OTHER_SNAPSHOTS {
             self.others.remove(0);
         }
-        self.others.push((view, tid, content.to_vec()));
+        self.others.push(Snapshot {
+            view,
+            tid,
+            at: now,
+            content: content.to_vec(),
+        });
     }
 
     /// Forgets the file, keeping its snapshot buffer for the next one when it is small and
@@ -132,6 +189,7 @@ impl Open {
         self.has_snapshot = false;
         self.snapshot_tid = 0;
         self.snapshot_view = 0;
+        self.snapshot_at = None;
         self.others = Vec::new();
         let cap = self.snapshot.capacity();
         let keep = cap <= KEEP_SNAPSHOT
@@ -345,58 +403,74 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_are_kept_per_view_and_a_release_forgets_them_all() {
+    fn snapshots_are_kept_per_view_and_thread_and_a_release_forgets_them_all() {
         let t = Handles::new();
         let fh = t.insert(|o| o.ino = 7).unwrap();
         let mut o = t.get(fh).unwrap();
+        let t0 = Instant::now();
+        let later = t0 + TRUSTED_FOR;
         assert!(!o.has_any_snapshot());
         assert_eq!(
-            o.snapshot_of_thread(100),
+            o.snapshot_of_thread(100, t0),
             None,
             "no snapshot before a render"
         );
-        o.keep_snapshot(1, 100, b"view 1");
-        o.keep_snapshot(2, 200, b"view 2");
-        assert_eq!(o.snapshot_of_thread(100), Some(&b"view 1"[..]));
-        assert_eq!(o.snapshot_of_thread(200), Some(&b"view 2"[..]));
-        // Another thread of view 1 (not known yet) needs the library's view, then is known.
-        assert_eq!(o.snapshot_of_thread(101), None);
-        assert_eq!(o.snapshot_of_view(1, 101), Some(&b"view 1"[..]));
-        assert_eq!(o.snapshot_of_thread(101), Some(&b"view 1"[..]));
+        o.keep_snapshot(1, 100, t0, b"view 1 by 100");
+        o.keep_snapshot(2, 200, t0, b"view 2 by 200");
+        // A thread's own pass, without the library, only while it is fresh.
+        assert_eq!(o.snapshot_of_thread(100, t0), Some(&b"view 1 by 100"[..]));
+        assert_eq!(o.snapshot_of_thread(200, t0), Some(&b"view 2 by 200"[..]));
         assert_eq!(
-            o.snapshot_of_view(3, 300),
+            o.snapshot_of_thread(100, later),
             None,
-            "a third view renders its own"
+            "stale: ask the library"
         );
-        // A new pass replaces only that view's snapshot.
-        o.keep_snapshot(2, 201, b"view 2, again");
-        o.keep_snapshot(1, 100, b"view 1, again");
-        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1, again"[..]));
-        assert_eq!(o.snapshot_of_view(2, 201), Some(&b"view 2, again"[..]));
-        assert_eq!(o.snapshot_of_thread(200), None, "201 rendered view 2 last");
-        // Past MAX_OTHER_SNAPSHOTS other views, the oldest other render goes first; the
-        // first view's stays.
-        for v in 3..3 + MAX_OTHER_SNAPSHOTS as u64 {
-            o.keep_snapshot(v, v as u32 * 100, format!("view {v}").as_bytes());
-        }
+        assert_eq!(o.snapshot_of_thread(101, t0), None);
+        // With the view: the thread's own pass, else the view's newest, never another view's.
+        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1 by 100"[..]));
+        assert_eq!(o.snapshot_of_view(1, 101), Some(&b"view 1 by 100"[..]));
         assert_eq!(
-            o.snapshot_of_view(2, 201),
+            o.snapshot_of_view(3, 100),
             None,
-            "the oldest other view was dropped"
+            "thread 100 in another view"
         );
-        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1, again"[..]));
-        for v in 3..3 + MAX_OTHER_SNAPSHOTS as u64 {
-            assert_eq!(
-                o.snapshot_of_view(v, v as u32 * 100),
-                Some(format!("view {v}").as_bytes())
-            );
-        }
+        // Another thread of view 1 reads anew: 100 keeps its own pass, 102 gets the newest.
+        o.keep_snapshot(1, 101, t0 + Duration::from_millis(1), b"view 1 by 101");
+        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1 by 100"[..]));
+        assert_eq!(o.snapshot_of_view(1, 102), Some(&b"view 1 by 101"[..]));
+        // A thread id that comes back in another view is not served the old pass.
+        o.keep_snapshot(5, 100, later, b"view 5 by 100");
+        assert_eq!(
+            o.snapshot_of_thread(100, later),
+            Some(&b"view 5 by 100"[..])
+        );
+        assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1 by 100"[..]));
+        // A new pass replaces only that thread's snapshot in that view.
+        o.keep_snapshot(1, 100, later, b"view 1 by 100, again");
+        assert_eq!(
+            o.snapshot_of_view(1, 100),
+            Some(&b"view 1 by 100, again"[..])
+        );
+        assert_eq!(o.snapshot_of_view(2, 200), Some(&b"view 2 by 200"[..]));
+        // Past MAX_OTHER_SNAPSHOTS others, the oldest other goes first; the first stays.
+        assert_eq!(o.others.len(), MAX_OTHER_SNAPSHOTS);
+        o.keep_snapshot(6, 600, later, b"view 6");
+        assert_eq!(
+            o.snapshot_of_view(2, 200),
+            None,
+            "the oldest other was dropped"
+        );
+        assert_eq!(
+            o.snapshot_of_view(1, 100),
+            Some(&b"view 1 by 100, again"[..])
+        );
+        assert_eq!(o.snapshot_of_view(6, 600), Some(&b"view 6"[..]));
         assert_eq!(o.others.len(), MAX_OTHER_SNAPSHOTS);
         drop(o);
         t.remove(fh);
         let again = t.insert(|o| o.ino = 8).unwrap();
-        let mut o = t.get(again).unwrap();
+        let o = t.get(again).unwrap();
         assert!(!o.has_any_snapshot());
-        assert!(o.snapshot_of_thread(100).is_none() && o.snapshot_of_view(1, 100).is_none());
+        assert!(o.snapshot_of_thread(100, t0).is_none() && o.snapshot_of_view(1, 100).is_none());
     }
 }
