@@ -34,7 +34,7 @@
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -44,7 +44,7 @@ use fuser::{
 };
 use lxcfs_abi::{kind, open_flags, Attr, Bytes, Caller, DirSink, OpenReply, VecSink};
 
-use crate::handles::Handles;
+use crate::handles::{coarse_now, Handles};
 use crate::inodes::{child, Inodes};
 use crate::plugin::{Lib, Plugin};
 use crate::psi::Trigger;
@@ -340,7 +340,7 @@ impl Filesystem for LxcfsFs {
         let (mut open, reply) = if offset > 0 {
             // Served from this thread's fresh snapshot, or handed back.
             let missed = RENDER.with_borrow_mut(move |buf| {
-                let Some(snapshot) = open.snapshot_of_thread(c.tid, Instant::now()) else {
+                let Some(snapshot) = open.snapshot_of_thread(c.tid, coarse_now()) else {
                     return Some((open, reply));
                 };
                 buf.clear();
@@ -378,7 +378,7 @@ impl Filesystem for LxcfsFs {
                 }
                 let rendered = lib_read(lib, &c, path, buf);
                 if let Ok(view) = rendered {
-                    open.keep_snapshot(view, c.tid, Instant::now(), buf);
+                    open.keep_snapshot(view, c.tid, coarse_now(), buf);
                 }
                 drop(open);
                 match rendered {

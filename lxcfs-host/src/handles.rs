@@ -17,7 +17,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
 
 use crate::psi::Trigger;
 
@@ -51,8 +50,12 @@ pub struct Open {
     pub snapshot_tid: u32,
     /// The view `snapshot` was rendered for (the library's `view`).
     pub snapshot_view: u64,
-    /// When `snapshot` was rendered.
-    pub snapshot_at: Option<Instant>,
+    /// Until when (a [`coarse_now`] value) `snapshot` serves its thread without a view check.
+    pub snapshot_trusted_until: u64,
+    /// Render order of `snapshot` among this open file's snapshots.
+    pub snapshot_seq: u64,
+    /// The render order the next snapshot gets.
+    pub next_seq: u64,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
     pub ino: u64,
     /// The first snapshot of this open file (the one nearly every open file only ever has),
@@ -75,8 +78,10 @@ pub struct Snapshot {
     pub view: u64,
     /// The thread it was rendered for.
     pub tid: u32,
-    /// When it was rendered.
-    pub at: Instant,
+    /// Until when (a [`coarse_now`] value) it serves its thread without a view check.
+    pub trusted_until: u64,
+    /// Render order among the open file's snapshots.
+    pub seq: u64,
     /// The content.
     pub content: Vec<u8>,
 }
@@ -85,11 +90,27 @@ pub struct Snapshot {
 /// oldest of them.
 pub const MAX_OTHER_SNAPSHOTS: usize = 3;
 
-/// How long after its render a thread's snapshot serves that thread's reads past offset 0
-/// without the library checking the thread's view: well under the time any process could
-/// make the thread's id pass to another thread without privileges (a wrap of the host's pid
-/// space; `clone3` with `set_tid` needs `CAP_SYS_ADMIN` over the host's pid namespace).
-pub const TRUSTED_FOR: Duration = Duration::from_millis(10);
+/// How long after its render (in [`coarse_now`] units, about 10 ms, plus up to one clock
+/// tick) a thread's snapshot serves that thread's reads past offset 0 without the library
+/// checking the thread's view: well under the time any process could make the thread's id
+/// pass to another thread without privileges (a wrap of the host's pid space; `clone3` with
+/// `set_tid` needs `CAP_SYS_ADMIN` over the host's pid namespace).
+pub const TRUSTED_FOR: u64 = 10;
+
+/// A coarse monotonic clock in units of 2²⁰ ns (about a millisecond): the kernel's
+/// `CLOCK_MONOTONIC_COARSE` (clock_gettime(2): advanced every tick, read in the vDSO
+/// without a system call). `u64::MAX`, which trusts nothing, if it cannot be read.
+pub fn coarse_now() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE) {
+        Ok(t) => {
+            let sec = u64::try_from(t.tv_sec()).unwrap_or(0);
+            let nsec = u64::try_from(t.tv_nsec()).unwrap_or(0);
+            (sec << 10) | (nsec >> 20)
+        }
+        Err(_) => u64::MAX,
+    }
+}
 
 impl Open {
     /// Whether any read has rendered a snapshot for this open file.
@@ -97,23 +118,27 @@ impl Open {
         self.has_snapshot || !self.others.is_empty()
     }
 
-    /// The snapshot thread `tid` rendered less than [`TRUSTED_FOR`] before `now` (its newest):
-    /// what that thread's read past offset 0 is served from without asking the library for
-    /// its view. This is the path of nearly every read past offset 0 (the read at end of
-    /// file that follows the data).
-    pub fn snapshot_of_thread(&self, tid: u32, now: Instant) -> Option<&[u8]> {
-        let first = if self.has_snapshot && self.snapshot_tid == tid {
-            self.snapshot_at.map(|at| (at, self.snapshot.as_slice()))
-        } else {
-            None
-        };
-        let others = self
-            .others
-            .iter()
-            .filter(|s| s.tid == tid)
-            .map(|s| (s.at, s.content.as_slice()));
-        let (at, content) = first.into_iter().chain(others).max_by_key(|(at, _)| *at)?;
-        (now.saturating_duration_since(at) < TRUSTED_FOR).then_some(content)
+    /// The snapshot thread `tid` rendered less than [`TRUSTED_FOR`] before `now` (a
+    /// [`coarse_now`] value; its newest): what that thread's read past offset 0 is served from
+    /// without asking the library for its view. This is the path of nearly every read past
+    /// offset 0 (the read at end of file that follows the data).
+    pub fn snapshot_of_thread(&self, tid: u32, now: u64) -> Option<&[u8]> {
+        let first = self.has_snapshot && self.snapshot_tid == tid;
+        if self.others.is_empty() {
+            return (first && now < self.snapshot_trusted_until).then_some(&self.snapshot[..]);
+        }
+        let mut best = first.then_some((
+            self.snapshot_seq,
+            self.snapshot_trusted_until,
+            &self.snapshot[..],
+        ));
+        for s in self.others.iter().filter(|s| s.tid == tid) {
+            if best.is_none_or(|(seq, _, _)| s.seq > seq) {
+                best = Some((s.seq, s.trusted_until, &s.content[..]));
+            }
+        }
+        let (_, until, content) = best?;
+        (now < until).then_some(content)
     }
 
     /// The snapshot a read past offset 0 by thread `tid`, whose view the library just gave
@@ -130,36 +155,40 @@ impl Open {
     pub fn snapshot_of_view(&self, view: u64, tid: u32) -> Option<&[u8]> {
         let first = (self.has_snapshot && self.snapshot_view == view).then_some((
             self.snapshot_tid,
-            self.snapshot_at,
-            self.snapshot.as_slice(),
+            self.snapshot_seq,
+            &self.snapshot[..],
         ));
         let all = first.into_iter().chain(
             self.others
                 .iter()
                 .filter(|s| s.view == view)
-                .map(|s| (s.tid, Some(s.at), s.content.as_slice())),
+                .map(|s| (s.tid, s.seq, &s.content[..])),
         );
-        let mut newest: Option<(Option<Instant>, &[u8])> = None;
-        for (t, at, content) in all {
+        let mut newest: Option<(u64, &[u8])> = None;
+        for (t, seq, content) in all {
             if t == tid {
                 return Some(content);
             }
-            if newest.is_none_or(|(n, _)| at >= n) {
-                newest = Some((at, content));
+            if newest.is_none_or(|(n, _)| seq > n) {
+                newest = Some((seq, content));
             }
         }
         newest.map(|(_, c)| c)
     }
 
-    /// Keeps `content`, just rendered at `now` for thread `tid` in `view`, as that thread's
-    /// snapshot in that view.
-    pub fn keep_snapshot(&mut self, view: u64, tid: u32, now: Instant, content: &[u8]) {
+    /// Keeps `content`, just rendered at `now` (a [`coarse_now`] value) for thread `tid` in
+    /// `view`, as that thread's snapshot in that view.
+    pub fn keep_snapshot(&mut self, view: u64, tid: u32, now: u64, content: &[u8]) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let trusted_until = now.saturating_add(TRUSTED_FOR);
         if !self.has_snapshot || (self.snapshot_view == view && self.snapshot_tid == tid) {
             self.snapshot.clear();
             self.snapshot.extend_from_slice(content);
             self.snapshot_view = view;
             self.snapshot_tid = tid;
-            self.snapshot_at = Some(now);
+            self.snapshot_trusted_until = trusted_until;
+            self.snapshot_seq = seq;
             self.has_snapshot = true;
             return;
         }
@@ -175,7 +204,8 @@ impl Open {
         self.others.push(Snapshot {
             view,
             tid,
-            at: now,
+            trusted_until,
+            seq,
             content: content.to_vec(),
         });
     }
@@ -189,7 +219,9 @@ impl Open {
         self.has_snapshot = false;
         self.snapshot_tid = 0;
         self.snapshot_view = 0;
-        self.snapshot_at = None;
+        self.snapshot_trusted_until = 0;
+        self.snapshot_seq = 0;
+        self.next_seq = 0;
         self.others = Vec::new();
         let cap = self.snapshot.capacity();
         let keep = cap <= KEEP_SNAPSHOT
@@ -407,7 +439,7 @@ mod tests {
         let t = Handles::new();
         let fh = t.insert(|o| o.ino = 7).unwrap();
         let mut o = t.get(fh).unwrap();
-        let t0 = Instant::now();
+        let t0 = coarse_now();
         let later = t0 + TRUSTED_FOR;
         assert!(!o.has_any_snapshot());
         assert_eq!(
@@ -435,7 +467,7 @@ mod tests {
             "thread 100 in another view"
         );
         // Another thread of view 1 reads anew: 100 keeps its own pass, 102 gets the newest.
-        o.keep_snapshot(1, 101, t0 + Duration::from_millis(1), b"view 1 by 101");
+        o.keep_snapshot(1, 101, t0 + 1, b"view 1 by 101");
         assert_eq!(o.snapshot_of_view(1, 100), Some(&b"view 1 by 100"[..]));
         assert_eq!(o.snapshot_of_view(1, 102), Some(&b"view 1 by 101"[..]));
         // A thread id that comes back in another view is not served the old pass.
