@@ -38,6 +38,10 @@ use crate::tree::Node;
 /// the low bits); a container's view is its pid namespace inode, which never has it.
 pub const HOST_VIEW: u64 = 1 << 63;
 
+/// With [`HOST_VIEW`]: a host reader's view that no other reader shares (its thread id in the
+/// low bits), given when its cgroups could not be read or changed during a render.
+pub const OWN_VIEW: u64 = 1 << 62;
+
 /// Page size used to round reported file sizes (bytes).
 const PAGE: u64 = 4096;
 
@@ -334,19 +338,56 @@ impl Lxcfs {
 
     /// [`Lxcfs::view`] of `tid`, whose pid namespace is `pidns`.
     fn view_in(&self, tid: u32, pidns: u64) -> u64 {
-        if !self.resolver.is_host_ns(pidns) {
-            return self.resolver.container_view_of(&self.fs, tid, pidns);
+        if self.resolver.is_host_ns(pidns) {
+            self.host_view(tid)
+        } else {
+            self.resolver.container_view_of(&self.fs, tid, pidns)
         }
+    }
+
+    /// The view of host reader `tid`: [`HOST_VIEW`] with a 62-bit hash of its
+    /// `/proc/<tid>/cgroup` (std's SipHash with fixed keys), or its own [`OWN_VIEW`] when
+    /// that file cannot be read.
+    fn host_view(&self, tid: u32) -> u64 {
         use std::hash::{Hash, Hasher};
         match self.fs.read(&format!("/proc/{tid}/cgroup")) {
             Ok(membership) => {
-                // Fixed keys: the same cgroups give the same view in every generation.
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 membership.hash(&mut h);
-                HOST_VIEW | (h.finish() & !HOST_VIEW)
+                HOST_VIEW | (h.finish() & (OWN_VIEW - 1))
             }
-            Err(_) => HOST_VIEW | u64::from(tid),
+            Err(_) => HOST_VIEW | OWN_VIEW | u64::from(tid),
         }
+    }
+
+    /// Content for `tid` from `render`, with the view it was rendered for, found after the
+    /// render (so that finding a container's init for it does not count as resolved before
+    /// the render began, see `Resolver::keep_rendered`). A host reader's cgroups are read
+    /// before and after the render: if they changed meanwhile (the thread was moved), the
+    /// render may be of either, and it gets a view no other reader shares; so does a reader
+    /// whose pid namespace is unknown (`pidns` `None`).
+    fn view_around<R>(
+        &self,
+        tid: u32,
+        pidns: Option<u64>,
+        render: impl FnOnce() -> Result<R>,
+    ) -> Result<(R, u64)> {
+        let own = HOST_VIEW | OWN_VIEW | u64::from(tid);
+        let Some(pidns) = pidns else {
+            return Ok((render()?, own));
+        };
+        if !self.resolver.is_host_ns(pidns) {
+            let r = render()?;
+            return Ok((r, self.resolver.container_view_of(&self.fs, tid, pidns)));
+        }
+        let before = self.host_view(tid);
+        let r = render()?;
+        let view = if self.host_view(tid) == before {
+            before
+        } else {
+            own
+        };
+        Ok((r, view))
     }
 
     /// [`Lxcfs::serve_with`], returning also the [`Lxcfs::view`] the content was served for
@@ -359,37 +400,42 @@ impl Lxcfs {
         T: FnOnce(&std::sync::Arc<[u8]>) -> R,
     {
         // Served as `read` serves it, and never kept.
-        let uncached = |take: T, view: u64| Ok((take(&self.read(tid, path)?.into()), view));
+        let uncached = |take: T| Ok(take(&self.read(tid, path)?.into()));
         let ttl = self.options.cache_ttl;
         if ttl.is_zero() || !self.virtualizing() {
-            let view = self.view(tid)?;
-            return uncached(take, view);
+            let pidns = self.resolver.pidns_of(&self.fs, tid);
+            return self.view_around(tid, pidns, || uncached(take));
         }
         let (pidns, take) = match self.resolver.with_rendered(&self.fs, tid, path, ttl, take) {
             Ok((r, view)) => return Ok((r, view)),
             Err((Some(pidns), take)) => (pidns, take),
-            // The caller's namespace is unknown: a view that only this thread matches.
-            Err((None, take)) => return uncached(take, HOST_VIEW | u64::from(tid)),
+            Err((None, take)) => return self.view_around(tid, None, || uncached(take)),
         };
-        let started = std::time::Instant::now();
-        // The view is found after the render, so that finding the init for it does not count
-        // as resolved before the render began (see `Resolver::keep_rendered`).
-        match self.render_for_container(tid, path) {
-            Some((bytes, rendered_for)) => {
-                // Kept under the namespace the render really used (the caller's thread id
-                // was resolved twice; a reused id must not file one container's render
-                // under another's key).
-                if rendered_for == pidns {
-                    self.resolver
-                        .keep_rendered(&self.fs, pidns, path, started, bytes.clone(), ttl);
+        self.view_around(tid, Some(pidns), || {
+            let started = std::time::Instant::now();
+            match self.render_for_container(tid, path) {
+                Some((bytes, rendered_for)) => {
+                    // Kept under the namespace the render really used (the caller's thread
+                    // id was resolved twice; a reused id must not file one container's render
+                    // under another's key).
+                    if rendered_for == pidns {
+                        self.resolver.keep_rendered(
+                            &self.fs,
+                            pidns,
+                            path,
+                            started,
+                            bytes.clone(),
+                            ttl,
+                        );
+                    }
+                    Ok(take(&bytes))
                 }
-                Ok((take(&bytes), self.view_in(tid, pidns)))
+                // Not container-specific, or the container's figures could not be read: the
+                // host's file, never kept, so a passing failure is not handed to the
+                // container's other readers.
+                None => uncached(take),
             }
-            // Not container-specific, or the container's figures could not be read: the host's
-            // file, never kept, so a passing failure is not handed to the container's other
-            // readers.
-            None => uncached(take, self.view_in(tid, pidns)),
-        }
+        })
     }
 
     /// A `/proc` or pressure file rendered for the container of `tid` from that container's

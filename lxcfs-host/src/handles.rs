@@ -86,9 +86,10 @@ pub struct Snapshot {
     pub content: Vec<u8>,
 }
 
-/// How many snapshots besides the first one an open file keeps; a further one replaces the
-/// oldest of them.
-pub const MAX_OTHER_SNAPSHOTS: usize = 3;
+/// How many snapshots besides the first one an open file keeps (threads or views sharing
+/// one descriptor); a further one replaces the oldest of them, whose thread then continues
+/// its view's newest pass.
+pub const MAX_OTHER_SNAPSHOTS: usize = 15;
 
 /// How long after its render (in [`coarse_now`] units, about 10 ms, plus up to one clock
 /// tick) a thread's snapshot serves that thread's reads past offset 0 without the library
@@ -181,7 +182,12 @@ impl Open {
     pub fn keep_snapshot(&mut self, view: u64, tid: u32, now: u64, content: &[u8]) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let trusted_until = now.saturating_add(TRUSTED_FOR);
+        // An unreadable clock (`u64::MAX`) trusts nothing, whatever the clock says later.
+        let trusted_until = if now == u64::MAX {
+            0
+        } else {
+            now.saturating_add(TRUSTED_FOR)
+        };
         if !self.has_snapshot || (self.snapshot_view == view && self.snapshot_tid == tid) {
             self.snapshot.clear();
             self.snapshot.extend_from_slice(content);
@@ -485,6 +491,10 @@ mod tests {
         );
         assert_eq!(o.snapshot_of_view(2, 200), Some(&b"view 2 by 200"[..]));
         // Past MAX_OTHER_SNAPSHOTS others, the oldest other goes first; the first stays.
+        assert_eq!(o.others.len(), 3);
+        for k in 0..MAX_OTHER_SNAPSHOTS as u32 - 3 {
+            o.keep_snapshot(1, 1000 + k, later, b"view 1, more threads");
+        }
         assert_eq!(o.others.len(), MAX_OTHER_SNAPSHOTS);
         o.keep_snapshot(6, 600, later, b"view 6");
         assert_eq!(

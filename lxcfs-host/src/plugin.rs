@@ -289,7 +289,13 @@ fn private_copy(src: &File, meta: &std::fs::Metadata) -> Result<(File, FileId), 
     let mut reader = src;
     // The checks before read the file through this descriptor: copy from its start.
     std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(0)).map_err(CopyError::Read)?;
-    let copied = std::io::copy(&mut reader, &mut copy).map_err(|e| match e.raw_os_error() {
+    // At most one byte more than the checked size: a file that grows meanwhile is refused
+    // below without being copied whole.
+    let copied = std::io::copy(
+        &mut std::io::Read::take(reader, meta.len().saturating_add(1)),
+        &mut copy,
+    )
+    .map_err(|e| match e.raw_os_error() {
         Some(libc::ENOSPC | libc::ENOMEM | libc::EFBIG) => CopyError::Unsupported(e),
         _ => CopyError::Read(e),
     })?;
@@ -1337,4 +1343,42 @@ pub fn peek(path: &Path) -> Result<LibraryInfo, LoadError> {
     };
     let _ = image.library.close();
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn scratch(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("lxcfs-plugin-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    #[test]
+    fn a_private_copy_is_sealed_and_a_file_that_grows_is_not_copied_whole() {
+        let p = scratch("copy");
+        std::fs::write(&p, vec![7u8; 4096]).unwrap();
+        let f = File::open(&p).unwrap();
+        let meta = f.metadata().unwrap();
+        let (mut copy, id) = match private_copy(&f, &meta) {
+            Ok(c) => c,
+            Err(_) => panic!("no private copy on this kernel"),
+        };
+        assert_eq!(copy.metadata().unwrap().len(), 4096);
+        assert_eq!(id.ino, copy.metadata().unwrap().ino());
+        assert!(copy.write_all(b"x").is_err(), "the copy is sealed");
+        // The file grows by 64 MiB after it was checked: at most one byte more is copied.
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(&vec![1u8; 64 << 20]).unwrap();
+        match private_copy(&f, &meta) {
+            Err(CopyError::Changed(why)) => {
+                assert!(why.contains("4096 bytes then, 4097 copied"), "{why}")
+            }
+            Ok(_) => panic!("a grown file was copied"),
+            Err(_) => panic!("unexpected error"),
+        }
+        let _ = std::fs::remove_file(&p);
+    }
 }
