@@ -277,14 +277,26 @@ fn threads_sharing_a_descriptor_each_read_their_own_pass() {
     );
 }
 
+/// Runs the Python `script` (where `{m}` stands for the mount's `proc/uptime`) in a new
+/// container (pid namespace) whose init is in a fresh memory cgroup; returns its output.
+fn python_in_container(d: &Daemon, tag: &str, script: &str) -> String {
+    let cg = Cgroup::new(&unique(tag), &["memory"]);
+    let dir = TempDir::new(tag);
+    let py = dir.path().join("t.py");
+    let text = script.replace("{m}", &d.path("proc/uptime").display().to_string());
+    std::fs::write(&py, text).unwrap();
+    cg.sh_in_pidns(&format!("python3 {}", py.display()))
+}
+
 #[test]
 fn another_thread_of_the_same_container_reads_on_in_the_same_pass() {
     // A Go program's goroutine can move to another thread between two reads of one file, and
     // `{ read a; cat; }` continues in a child what the shell began: within one container a
     // read past offset 0 by another thread must continue the pass, however late.
     let d = Daemon::start(&[]);
-    let cg = Cgroup::new(&unique("samepass"), &["memory"]);
-    let script = format!(
+    let out = python_in_container(
+        &d,
+        "samepass",
         "import os, threading, time\n\
          fd = os.open('{m}', os.O_RDONLY)\n\
          whole = os.pread(fd, 4096, 0)\n\
@@ -294,12 +306,7 @@ fn another_thread_of_the_same_container_reads_on_in_the_same_pass() {
          t.start(); t.join()\n\
          fresh = os.pread(os.open('{m}', os.O_RDONLY), 4096, 0)\n\
          print(whole.decode().strip() + '|' + got[0].decode().strip() + '|' + fresh.decode().strip())\n",
-        m = d.path("proc/uptime").display()
     );
-    let dir = TempDir::new("samepass");
-    let py = dir.path().join("t.py");
-    std::fs::write(&py, script).unwrap();
-    let out = cg.sh_in_pidns(&format!("python3 {}", py.display()));
     let parts: Vec<&str> = out.trim().split('|').collect();
     assert_eq!(parts.len(), 3, "{out:?}");
     assert_ne!(
@@ -333,8 +340,9 @@ fn threads_of_one_container_sharing_a_descriptor_each_keep_their_pass() {
     // Inside a container: thread A reads the start of a pass, thread B a later pass whole at
     // offset 0 on the same descriptor, then A reads on: A gets the rest of its own pass.
     let d = Daemon::start(&[]);
-    let cg = Cgroup::new(&unique("ownpass"), &["memory"]);
-    let script = format!(
+    let out = python_in_container(
+        &d,
+        "ownpass",
         "import os, threading, time\n\
          fd = os.open('{m}', os.O_RDONLY)\n\
          start = os.pread(fd, 2, 0)\n\
@@ -344,12 +352,7 @@ fn threads_of_one_container_sharing_a_descriptor_each_keep_their_pass() {
          t.start(); t.join()\n\
          own = start + os.pread(fd, 4096, 2)\n\
          print(own.decode().strip() + '|' + later[0].decode().strip())\n",
-        m = d.path("proc/uptime").display()
     );
-    let dir = TempDir::new("ownpass");
-    let py = dir.path().join("t.py");
-    std::fs::write(&py, script).unwrap();
-    let out = cg.sh_in_pidns(&format!("python3 {}", py.display()));
     let (own, later) = out.trim().split_once('|').unwrap();
     let up = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
     assert!(

@@ -167,8 +167,16 @@ fn outcomes(log: &str) -> Vec<String> {
 
 /// Sends SIGUSR1 and returns the log line reporting the outcome of that reload.
 fn reload(d: &Daemon) -> String {
+    reload_pid(d, d.pid())
+}
+
+/// [`reload`], signalling process `pid` (the daemon when something else was spawned first).
+fn reload_pid(d: &Daemon, pid: u32) -> String {
     let before = outcomes(&d.log_text()).len();
-    d.signal(Signal::SIGUSR1);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+    if let Err(e) = nix::sys::signal::kill(pid, Signal::SIGUSR1) {
+        panic!("SIGUSR1 to {pid}: {e}; log:\n{}", d.log_text());
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(line) = outcomes(&d.log_text()).get(before) {
@@ -611,20 +619,7 @@ fn without_sealed_memory_files_the_installed_file_is_mapped_and_a_warning_says_s
 
     // Reloads work as before (the operator's `rm` matters again here).
     inst.install(&v);
-    let before = outcomes(&d.log_text()).len();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), Signal::SIGUSR1).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let line = loop {
-        if let Some(l) = outcomes(&d.log_text()).get(before) {
-            break l.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no reload outcome; log:\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let line = reload_pid(&d, daemon);
     assert_reloaded(&d, &line, &variant_version());
     mapped("after a reload");
     assert_eq!(read_errno(&d, "proc/.lxcfs-panic"), Some(libc::EIO));

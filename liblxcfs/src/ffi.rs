@@ -311,27 +311,46 @@ unsafe extern "C" fn open(
     })
 }
 
+/// `read` and `read_view`: renders `path` for the caller into `sink` and writes the view to
+/// `view` when it is not null.
+fn render_into(
+    name: &str,
+    state: *mut c_void,
+    caller: *const Caller,
+    path: Bytes,
+    sink: *const Sink,
+    view: *mut u64,
+) -> i32 {
+    boundary(name, || {
+        let (lx, caller, path) = args!(state, caller, path);
+        // SAFETY: the sink is valid for the call (or null).
+        let Some(sink) = (unsafe { deref(sink) }) else {
+            return -libc::EINVAL;
+        };
+        let copied = lx.serve_view_with(caller.tid, path, |bytes| {
+            SinkWriter::new(sink).push(bytes);
+            bytes.len()
+        });
+        match copied {
+            Ok((len, v)) => {
+                if !view.is_null() {
+                    // SAFETY: `view` is non-null and points at a u64 the host owns for the call.
+                    unsafe { view.write(v) };
+                }
+                i32::try_from(len).unwrap_or(i32::MAX)
+            }
+            Err(e) => errno(&e),
+        }
+    })
+}
+
 unsafe extern "C" fn read(
     state: *mut c_void,
     caller: *const Caller,
     path: Bytes,
     sink: *const Sink,
 ) -> i32 {
-    boundary("read", || {
-        let (lx, caller, path) = args!(state, caller, path);
-        // SAFETY: the sink is valid for the call (or null).
-        let Some(sink) = (unsafe { deref(sink) }) else {
-            return -libc::EINVAL;
-        };
-        let copied = lx.serve_with(caller.tid, path, |bytes| {
-            SinkWriter::new(sink).push(bytes);
-            bytes.len()
-        });
-        match copied {
-            Ok(len) => i32::try_from(len).unwrap_or(i32::MAX),
-            Err(e) => errno(&e),
-        }
-    })
+    render_into("read", state, caller, path, sink, std::ptr::null_mut())
 }
 
 unsafe extern "C" fn read_view(
@@ -341,28 +360,10 @@ unsafe extern "C" fn read_view(
     sink: *const Sink,
     view: *mut u64,
 ) -> i32 {
-    boundary("read_view", || {
-        let (lx, caller, path) = args!(state, caller, path);
-        // SAFETY: the sink is valid for the call (or null).
-        let Some(sink) = (unsafe { deref(sink) }) else {
-            return -libc::EINVAL;
-        };
-        if view.is_null() {
-            return -libc::EINVAL;
-        }
-        let copied = lx.serve_view_with(caller.tid, path, |bytes| {
-            SinkWriter::new(sink).push(bytes);
-            bytes.len()
-        });
-        match copied {
-            Ok((len, v)) => {
-                // SAFETY: `view` is non-null and points at a u64 the host owns for the call.
-                unsafe { view.write(v) };
-                i32::try_from(len).unwrap_or(i32::MAX)
-            }
-            Err(e) => errno(&e),
-        }
-    })
+    if view.is_null() {
+        return -libc::EINVAL;
+    }
+    render_into("read_view", state, caller, path, sink, view)
 }
 
 unsafe extern "C" fn view(state: *mut c_void, caller: *const Caller, view: *mut u64) -> i32 {
