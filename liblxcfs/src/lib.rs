@@ -316,15 +316,16 @@ impl Lxcfs {
         self.serve_view_with(tid, path, take).map(|(r, _)| r)
     }
 
-    /// The view of the caller thread `tid`: an opaque key equal for two callers when every
-    /// file renders the same for both at one moment. For a reader in a container it is the
-    /// container's [`container::container_view`] (pid namespace inode and init); for a reader served as a host process
-    /// (for its own cgroups, see [`Resolver::is_host_ns`]; a `hostPID` container's processes
-    /// too) it is [`HOST_VIEW`] with a 63-bit hash of its `/proc/<tid>/cgroup`, so that the
-    /// threads and processes of one set of cgroups share it (with the thread id instead
-    /// when that file cannot be read). It does not depend on whether virtualization is on, so
-    /// that a render made while it was on can never match a reader of another container after
-    /// it was switched off. The host keeps an open file's renders per view.
+    /// The view of the caller thread `tid`: an opaque key equal for two callers only when
+    /// every file renders the same for both at one moment. For a reader in a container it is
+    /// the container's [`container::container_view`] (pid namespace inode and init); for a
+    /// reader served as a host process (for its own cgroups, see [`Resolver::is_host_ns`]; a
+    /// `hostPID` container's processes too) it is [`HOST_VIEW`] with a 62-bit hash of its
+    /// `/proc/<tid>/cgroup`, so that the threads and processes of one set of cgroups share it
+    /// (its own [`OWN_VIEW`] when that file cannot be read). It does not depend on whether
+    /// virtualization is on, so that a render made while it was on can never match a reader
+    /// of another container after it was switched off. The host keeps an open file's renders
+    /// per view. Finding it checks the caller's thread id with the caller cache's pidfd.
     ///
     /// # Errors
     /// [`Error::ProcessGone`] when the caller thread is gone.

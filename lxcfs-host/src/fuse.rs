@@ -160,9 +160,8 @@ fn lib_getattr(lib: &Lib, c: &Caller, path: &str) -> Result<Attr, Errno> {
     }
 }
 
-/// Calls the library's read (whole-file render) into `buf`, which is cleared first.
-/// Renders `path` for caller `c` into `buf` (the library's `read_view`); returns the view it
-/// was rendered for.
+/// Renders `path` for caller `c` into `buf`, which is cleared first (the library's
+/// `read_view`, a whole-file render); returns the view it was rendered for.
 fn lib_read(lib: &Lib, c: &Caller, path: &str, buf: &mut Vec<u8>) -> Result<u64, Errno> {
     buf.clear();
     let mut view = 0u64;
