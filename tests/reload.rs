@@ -119,7 +119,10 @@ fn source_inode(name: &str) -> Option<u64> {
 
 /// The library images mapped by `pid`, one entry per distinct copy (the copy's own inode),
 /// each given as the installed inode it was copied from, sorted.
-fn images(pid: u32) -> Vec<u64> {
+///
+/// # Errors
+/// The first maps line of an image that is not a private copy.
+fn images(pid: u32) -> Result<Vec<u64>, String> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read maps");
     let copies: BTreeMap<u64, u64> = maps
         .lines()
@@ -127,21 +130,27 @@ fn images(pid: u32) -> Vec<u64> {
         .map(|l| {
             let copy = l.split_whitespace().nth(4).and_then(|i| i.parse().ok());
             match (copy, source_inode(l)) {
-                (Some(copy), Some(installed)) => (copy, installed),
-                _ => panic!("a library image mapped from something else than a private copy: {l}"),
+                (Some(copy), Some(installed)) => Ok((copy, installed)),
+                _ => Err(l.to_string()),
             }
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut installed: Vec<u64> = copies.into_values().collect();
     installed.sort_unstable();
-    installed
+    Ok(installed)
 }
 
 /// Asserts that `pid` maps exactly one image copied from each of `inodes`.
 fn assert_images(d: &Daemon, inodes: &[u64], context: &str) {
     let mut want = inodes.to_vec();
     want.sort_unstable();
-    let got = images(d.pid());
+    let got = images(d.pid()).unwrap_or_else(|l| {
+        panic!(
+            "{context}: a library image mapped from something else than a private copy: \
+             {l}\nlog:\n{}",
+            d.log_text()
+        )
+    });
     if got != want {
         let maps = std::fs::read_to_string(format!("/proc/{}/maps", d.pid())).unwrap_or_default();
         let lines: Vec<&str> = maps.lines().filter(|l| l.contains("liblxcfs")).collect();

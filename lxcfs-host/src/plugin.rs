@@ -308,11 +308,19 @@ fn private_copy(src: &File, meta: &std::fs::Metadata) -> Result<(File, FileId), 
             after.len()
         )));
     }
-    let seals = SealFlag::F_SEAL_WRITE
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_SEAL;
-    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| CopyError::Unsupported(e.into()))?;
+    // F_SEAL_WRITE waits for transient references to the copy's pages and fails with EBUSY
+    // when they last (pages still in another CPU's LRU batch after a copy that migrated);
+    // F_SEAL_FUTURE_WRITE (Linux 5.1) refuses every later write without waiting. A copy that
+    // cannot be sealed at all is still private to the daemon: it is used unsealed.
+    let fixed = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL;
+    if let Err(e) = fcntl(&copy, FcntlArg::F_ADD_SEALS(fixed | SealFlag::F_SEAL_WRITE)) {
+        if let Err(e2) = fcntl(
+            &copy,
+            FcntlArg::F_ADD_SEALS(fixed | SealFlag::F_SEAL_FUTURE_WRITE),
+        ) {
+            tracing::debug!("the library's copy stays unsealed ({e}, then {e2})");
+        }
+    }
     let m = copy.metadata().map_err(CopyError::Read)?;
     let id = FileId {
         dev: m.dev(),
