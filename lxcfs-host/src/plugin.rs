@@ -20,8 +20,9 @@
 //!
 //! # What is mapped
 //! The daemon never maps the installed file. Each load copies it into a memory file sealed
-//! against every change (`memfd_create`, `F_SEAL_WRITE`/`SHRINK`/`GROW`/`SEAL`) and maps the
-//! copy, so that an operator who copies a new library over the installed one in place (`cp`
+//! against every change (`memfd_create`, `F_SEAL_WRITE`/`SHRINK`/`GROW`/`SEAL`; with
+//! `F_SEAL_FUTURE_WRITE` when `F_SEAL_WRITE` is refused, and unsealed, still private to the
+//! daemon, when both are) and maps the copy, so that an operator who copies a new library over the installed one in place (`cp`
 //! without `rm`, `cat >`, `rsync --inplace`) changes nothing under the running code: mapped
 //! pages of a file are the file's page cache, and a process whose code is truncated or
 //! rewritten under it dies of SIGBUS or SIGSEGV, taking every container's files with it. A
@@ -29,8 +30,9 @@
 //! not a whole ELF object). The copy costs the file's size in memory while its image is
 //! loaded, `/proc/<pid>/maps` names it `/memfd:liblxcfs.so:inode=<installed inode>`, and the
 //! installed file stays open beside it so that this number stays unique. Where the kernel
-//! gives no sealed executable memory file (before 3.17, `vm.memfd_noexec=2`, a seccomp
-//! filter), the installed file is mapped in place and a warning says what that risks.
+//! gives no executable memory file or cannot fill one (before 3.17, `vm.memfd_noexec=2`, a
+//! seccomp filter, out of memory), the installed file is mapped in place and a warning says
+//! what that risks.
 //!
 //! # How an image is named
 //! Every image is dlopened through a descriptor the generation holds on its copy:
