@@ -299,21 +299,8 @@ impl Lxcfs {
     /// # Errors
     /// As [`Lxcfs::read`].
     pub fn serve(&self, tid: u32, path: &str) -> Result<std::sync::Arc<[u8]>> {
-        self.serve_with(tid, path, std::sync::Arc::clone)
-    }
-
-    /// [`Lxcfs::serve`] handing the content to `take` instead of returning it: a content
-    /// served from the render cache is handed over under the cache's lock, without touching
-    /// its reference count, so `take` should only copy it out (the read path copies it into
-    /// the host's buffer).
-    ///
-    /// # Errors
-    /// As [`Lxcfs::read`]; `take` is not called then.
-    pub fn serve_with<T, R>(&self, tid: u32, path: &str, take: T) -> Result<R>
-    where
-        T: FnOnce(&std::sync::Arc<[u8]>) -> R,
-    {
-        self.serve_view_with(tid, path, take).map(|(r, _)| r)
+        self.serve_view_with(tid, path, std::sync::Arc::clone)
+            .map(|(bytes, _)| bytes)
     }
 
     /// The view of the caller thread `tid`: an opaque key equal for two callers only when
@@ -391,8 +378,11 @@ impl Lxcfs {
         Ok((r, view))
     }
 
-    /// [`Lxcfs::serve_with`], returning also the [`Lxcfs::view`] the content was served for
-    /// (found on the way, at no extra cost when the render cache is on).
+    /// [`Lxcfs::serve`] handing the content to `take` instead of returning it, with the
+    /// [`Lxcfs::view`] it was served for (found on the way, at no extra cost when the render
+    /// cache serves it). A content served from the render cache is handed over under the
+    /// cache's lock, without touching its reference count, so `take` should only copy it out
+    /// (the read path copies it into the host's buffer).
     ///
     /// # Errors
     /// As [`Lxcfs::read`]; `take` is not called then.

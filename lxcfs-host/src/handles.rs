@@ -46,21 +46,13 @@ pub struct Open {
     pub has_snapshot: bool,
     /// PSI-capable open (`--enable-psi-poll` pressure file).
     pub psi_capable: bool,
-    /// The thread `snapshot` was rendered for (the FUSE request's thread id).
-    pub snapshot_tid: u32,
-    /// The view `snapshot` was rendered for (the library's `view`).
-    pub snapshot_view: u64,
-    /// Until when (a [`coarse_now`] value) `snapshot` serves its thread without a view check.
-    pub snapshot_trusted_until: u64,
-    /// Render order of `snapshot` among this open file's snapshots.
-    pub snapshot_seq: u64,
     /// The render order the next snapshot gets.
     pub next_seq: u64,
     /// The inode of the file (its path is in [`crate::inodes::Inodes`]).
     pub ino: u64,
     /// The first snapshot of this open file (the one nearly every open file only ever has),
-    /// valid when `has_snapshot`; the buffer is reused for the slot's next files.
-    pub snapshot: Vec<u8>,
+    /// valid when `has_snapshot`; its buffer is reused for the slot's next files.
+    pub first: Snapshot,
     /// Further snapshots, for other threads or views reading the same open file (a descriptor
     /// shared by threads, by processes, or with a process of another container), at most
     /// [`MAX_OTHER_SNAPSHOTS`], the oldest first.
@@ -71,8 +63,8 @@ pub struct Open {
     pub trigger: Option<Arc<Trigger>>,
 }
 
-/// A snapshot besides an open file's first one.
-#[derive(Debug)]
+/// A pass rendered for one thread in one view.
+#[derive(Debug, Default)]
 pub struct Snapshot {
     /// The view it was rendered for.
     pub view: u64,
@@ -119,27 +111,27 @@ impl Open {
         self.has_snapshot || !self.others.is_empty()
     }
 
+    /// Every snapshot of this open file, the first one first.
+    fn snapshots(&self) -> impl Iterator<Item = &Snapshot> {
+        self.has_snapshot
+            .then_some(&self.first)
+            .into_iter()
+            .chain(&self.others)
+    }
+
     /// The snapshot thread `tid` rendered less than [`TRUSTED_FOR`] before `now` (a
     /// [`coarse_now`] value; its newest): what that thread's read past offset 0 is served from
     /// without asking the library for its view. This is the path of nearly every read past
     /// offset 0 (the read at end of file that follows the data).
     pub fn snapshot_of_thread(&self, tid: u32, now: u64) -> Option<&[u8]> {
-        let first = self.has_snapshot && self.snapshot_tid == tid;
-        if self.others.is_empty() {
-            return (first && now < self.snapshot_trusted_until).then_some(&self.snapshot[..]);
-        }
-        let mut best = first.then_some((
-            self.snapshot_seq,
-            self.snapshot_trusted_until,
-            &self.snapshot[..],
-        ));
-        for s in self.others.iter().filter(|s| s.tid == tid) {
-            if best.is_none_or(|(seq, _, _)| s.seq > seq) {
-                best = Some((s.seq, s.trusted_until, &s.content[..]));
-            }
-        }
-        let (_, until, content) = best?;
-        (now < until).then_some(content)
+        let newest = if self.others.is_empty() {
+            Some(&self.first).filter(|s| self.has_snapshot && s.tid == tid)
+        } else {
+            self.snapshots()
+                .filter(|s| s.tid == tid)
+                .max_by_key(|s| s.seq)
+        }?;
+        (now < newest.trusted_until).then_some(&newest.content[..])
     }
 
     /// The snapshot a read past offset 0 by thread `tid`, whose view the library just gave
@@ -154,27 +146,16 @@ impl Open {
     /// a pass of its own continues that one, even after another thread of its view read the
     /// file anew.
     pub fn snapshot_of_view(&self, view: u64, tid: u32) -> Option<&[u8]> {
-        let first = (self.has_snapshot && self.snapshot_view == view).then_some((
-            self.snapshot_tid,
-            self.snapshot_seq,
-            &self.snapshot[..],
-        ));
-        let all = first.into_iter().chain(
-            self.others
-                .iter()
-                .filter(|s| s.view == view)
-                .map(|s| (s.tid, s.seq, &s.content[..])),
-        );
-        let mut newest: Option<(u64, &[u8])> = None;
-        for (t, seq, content) in all {
-            if t == tid {
-                return Some(content);
+        let mut newest: Option<&Snapshot> = None;
+        for s in self.snapshots().filter(|s| s.view == view) {
+            if s.tid == tid {
+                return Some(&s.content);
             }
-            if newest.is_none_or(|(n, _)| seq > n) {
-                newest = Some((seq, content));
+            if newest.is_none_or(|n| s.seq > n.seq) {
+                newest = Some(s);
             }
         }
-        newest.map(|(_, c)| c)
+        newest.map(|s| &s.content[..])
     }
 
     /// Keeps `content`, just rendered at `now` (a [`coarse_now`] value) for thread `tid` in
@@ -188,13 +169,18 @@ impl Open {
         } else {
             now.saturating_add(TRUSTED_FOR)
         };
-        if !self.has_snapshot || (self.snapshot_view == view && self.snapshot_tid == tid) {
-            self.snapshot.clear();
-            self.snapshot.extend_from_slice(content);
-            self.snapshot_view = view;
-            self.snapshot_tid = tid;
-            self.snapshot_trusted_until = trusted_until;
-            self.snapshot_seq = seq;
+        let made = |content: Vec<u8>| Snapshot {
+            view,
+            tid,
+            trusted_until,
+            seq,
+            content,
+        };
+        if !self.has_snapshot || (self.first.view == view && self.first.tid == tid) {
+            let mut buf = std::mem::take(&mut self.first.content);
+            buf.clear();
+            buf.extend_from_slice(content);
+            self.first = made(buf);
             self.has_snapshot = true;
             return;
         }
@@ -207,13 +193,7 @@ impl Open {
         } else if self.others.len() >= MAX_OTHER_SNAPSHOTS {
             self.others.remove(0);
         }
-        self.others.push(Snapshot {
-            view,
-            tid,
-            trusted_until,
-            seq,
-            content: content.to_vec(),
-        });
+        self.others.push(made(content.to_vec()));
     }
 
     /// Forgets the file, keeping its snapshot buffer for the next one when it is small and
@@ -223,13 +203,13 @@ impl Open {
         self.generation = self.generation.wrapping_add(1);
         self.ino = 0;
         self.has_snapshot = false;
-        self.snapshot_tid = 0;
-        self.snapshot_view = 0;
-        self.snapshot_trusted_until = 0;
-        self.snapshot_seq = 0;
+        self.first = Snapshot {
+            content: std::mem::take(&mut self.first.content),
+            ..Snapshot::default()
+        };
         self.next_seq = 0;
         self.others = Vec::new();
-        let cap = self.snapshot.capacity();
+        let cap = self.first.content.capacity();
         let keep = cap <= KEEP_SNAPSHOT
             && kept
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| {
@@ -237,9 +217,9 @@ impl Open {
                 })
                 .is_ok();
         if keep {
-            self.snapshot.clear();
+            self.first.content.clear();
         } else {
-            self.snapshot = Vec::new();
+            self.first.content = Vec::new();
         }
         self.entries = Vec::new();
         self.psi_capable = false;
@@ -318,7 +298,7 @@ impl Handles {
         let mut open = lock(&self.slot(index)?.0);
         // The slot's kept buffer belongs to an open file again.
         self.kept
-            .fetch_sub(open.snapshot.capacity(), Ordering::Relaxed);
+            .fetch_sub(open.first.content.capacity(), Ordering::Relaxed);
         open.live = true;
         init(&mut open);
         Some(u64::from(open.generation) << 32 | (u64::from(index) + 1))
@@ -378,7 +358,11 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(t.len(), 2);
         assert_eq!(t.get(a).unwrap().ino, 11);
-        t.get(a).unwrap().snapshot.extend_from_slice(b"MemTotal");
+        t.get(a)
+            .unwrap()
+            .first
+            .content
+            .extend_from_slice(b"MemTotal");
         t.remove(a);
         assert!(t.get(a).is_none(), "released");
         // The slot is reused, under a new generation: the old handle stays dead, and the new
@@ -389,7 +373,7 @@ mod tests {
         assert!(t.get(a).is_none());
         let open = t.get(c).unwrap();
         assert_eq!(open.ino, 13);
-        assert!(open.snapshot.is_empty() && !open.has_snapshot);
+        assert!(open.first.content.is_empty() && !open.has_snapshot);
         drop(open);
         t.remove(a);
         assert!(t.get(c).is_some(), "a stale handle's release is ignored");
@@ -404,15 +388,15 @@ mod tests {
     fn large_snapshot_buffers_are_not_kept() {
         let t = Handles::new();
         let a = t.insert(|_| {}).unwrap();
-        t.get(a).unwrap().snapshot = vec![0; 4 * KEEP_SNAPSHOT];
+        t.get(a).unwrap().first.content = vec![0; 4 * KEEP_SNAPSHOT];
         t.remove(a);
         let b = t.insert(|_| {}).unwrap();
-        assert_eq!(t.get(b).unwrap().snapshot.capacity(), 0);
-        t.get(b).unwrap().snapshot.reserve(100);
+        assert_eq!(t.get(b).unwrap().first.content.capacity(), 0);
+        t.get(b).unwrap().first.content.reserve(100);
         t.remove(b);
         let c = t.insert(|_| {}).unwrap();
         assert!(
-            t.get(c).unwrap().snapshot.capacity() >= 100,
+            t.get(c).unwrap().first.content.capacity() >= 100,
             "small ones are"
         );
         assert_eq!(t.kept_bytes(), 0, "a reused buffer is not counted as kept");
@@ -425,7 +409,11 @@ mod tests {
         let n = 4 * KEEP_TOTAL / 4096;
         let fhs: Vec<u64> = (0..n).map(|_| t.insert(|_| {}).unwrap()).collect();
         for &fh in &fhs {
-            t.get(fh).unwrap().snapshot.extend_from_slice(&[7; 4000]);
+            t.get(fh)
+                .unwrap()
+                .first
+                .content
+                .extend_from_slice(&[7; 4000]);
         }
         for &fh in &fhs {
             t.remove(fh);
@@ -434,7 +422,7 @@ mod tests {
         assert!(t.kept_bytes() >= KEEP_TOTAL - 4096, "{}", t.kept_bytes());
         let kept = (0..n)
             .map(|_| t.insert(|_| {}).unwrap())
-            .filter(|&fh| t.get(fh).unwrap().snapshot.capacity() > 0)
+            .filter(|&fh| t.get(fh).unwrap().first.content.capacity() > 0)
             .count();
         assert!(kept <= KEEP_TOTAL / 4000, "{kept} buffers kept");
         assert_eq!(t.kept_bytes(), 0);

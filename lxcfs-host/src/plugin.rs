@@ -361,18 +361,7 @@ impl LibFile {
         // The installed file is checked before it is copied, so that a file that is no
         // library at all (or a huge one) costs nothing; the copy is checked again below, as
         // it is what gets loaded.
-        if meta.len() > MAX_LIBRARY_SIZE {
-            return Err(incomplete(format!(
-                "{} bytes, more than any lxcfs library ({MAX_LIBRARY_SIZE} bytes at most)",
-                meta.len()
-            )));
-        }
-        check_complete(&file, meta.len()).map_err(incomplete)?;
-        check_entry_exported(&file).map_err(|reason| LoadError::NoEntry {
-            path: path.to_path_buf(),
-            symbol: entry_name().to_string(),
-            reason,
-        })?;
+        check_library(&file, meta.len(), path)?;
         let (file, id, installed) = match private_copy(&file, &meta) {
             Ok((copy, id)) => (copy, id, Some(file)),
             Err(CopyError::Changed(reason)) => return Err(incomplete(reason)),
@@ -392,12 +381,7 @@ impl LibFile {
             }
         };
         let len = file.metadata().map_err(missing)?.len();
-        check_complete(&file, len).map_err(incomplete)?;
-        check_entry_exported(&file).map_err(|reason| LoadError::NoEntry {
-            path: path.to_path_buf(),
-            symbol: entry_name().to_string(),
-            reason,
-        })?;
+        check_library(&file, len, path)?;
         Ok(LibFile {
             file,
             id,
@@ -493,15 +477,41 @@ fn probe_in_child(file: &LibFile) -> Result<(), LoadError> {
     }
 }
 
-/// Checks that `file`, `len` bytes long, is a whole 64-bit ELF object before anything maps
-/// it: the ELF header, program headers, section table and symbol tables parse within the
-/// file (the section table and symbols sit at its end, so a truncated copy fails here), and
-/// every `PT_LOAD` segment's bytes lie inside the file. Reads only the headers and tables,
-/// through the descriptor (the object crate's parser).
-fn check_complete(file: &File, len: u64) -> Result<(), String> {
+/// The entry symbol's name, without its NUL.
+fn entry_name() -> &'static str {
+    std::str::from_utf8(ENTRY_SYMBOL)
+        .unwrap_or_default()
+        .trim_end_matches('\0')
+}
+
+/// Checks `file` (installed at `path`), `len` bytes long, before anything maps it, with one
+/// parse of its headers and tables through the descriptor (the object crate's parser):
+/// * at most [`MAX_LIBRARY_SIZE`] bytes;
+/// * a whole 64-bit ELF object: the ELF header, program headers, section table and symbol
+///   tables parse within the file (the section table and symbols sit at its end, so a
+///   truncated copy fails here), and every `PT_LOAD` segment's bytes lie inside the file;
+/// * exporting the entry symbol ([`ENTRY_SYMBOL`]) in its dynamic symbol table, so that
+///   another shared object (the C original's `liblxcfs.so`, any library put at the path by
+///   mistake) is refused without its initializers ever running, in the daemon or in the
+///   probing child.
+///
+/// # Errors
+/// [`LoadError::Incomplete`] for the first two, [`LoadError::NoEntry`] for the last.
+fn check_library(file: &File, len: u64, path: &Path) -> Result<(), LoadError> {
     use object::read::elf::{ElfFile64, ProgramHeader};
+    use object::{Object, ObjectSymbol};
+    let incomplete = |reason: String| LoadError::Incomplete {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if len > MAX_LIBRARY_SIZE {
+        return Err(incomplete(format!(
+            "{len} bytes, more than any lxcfs library ({MAX_LIBRARY_SIZE} bytes at most)"
+        )));
+    }
     let cache = object::ReadCache::new(file);
-    let elf = ElfFile64::<object::Endianness, _>::parse(&cache).map_err(|e| e.to_string())?;
+    let elf =
+        ElfFile64::<object::Endianness, _>::parse(&cache).map_err(|e| incomplete(e.to_string()))?;
     let endian = elf.endian();
     for ph in elf.elf_program_headers() {
         if ph.p_type(endian) != object::elf::PT_LOAD {
@@ -511,33 +521,14 @@ fn check_complete(file: &File, len: u64) -> Result<(), String> {
         match offset.checked_add(size) {
             Some(end) if end <= len => {}
             _ => {
-                return Err(format!(
+                return Err(incomplete(format!(
                     "a loadable segment needs bytes {offset}..{} but the file has {len} \
                      (a copy still in progress?)",
                     offset.saturating_add(size)
-                ))
+                )))
             }
         }
     }
-    Ok(())
-}
-
-/// The entry symbol's name, without its NUL.
-fn entry_name() -> &'static str {
-    std::str::from_utf8(ENTRY_SYMBOL)
-        .unwrap_or_default()
-        .trim_end_matches('\0')
-}
-
-/// Checks that `file` exports the entry symbol ([`ENTRY_SYMBOL`]) in its dynamic symbol
-/// table, before anything loads it: another shared object (the C original's `liblxcfs.so`,
-/// any library put at the path by mistake) is refused without its initializers ever running,
-/// in the daemon or in the probing child.
-fn check_entry_exported(file: &File) -> Result<(), String> {
-    use object::{Object, ObjectSymbol};
-    let cache = object::ReadCache::new(file);
-    let elf = object::read::elf::ElfFile64::<object::Endianness, _>::parse(&cache)
-        .map_err(|e| e.to_string())?;
     let want = entry_name().as_bytes();
     let exported = elf
         .dynamic_symbols()
@@ -545,10 +536,13 @@ fn check_entry_exported(file: &File) -> Result<(), String> {
     if exported {
         Ok(())
     } else {
-        Err(
-            "the file's dynamic symbol table does not define it (nothing of the file was run)"
+        Err(LoadError::NoEntry {
+            path: path.to_path_buf(),
+            symbol: entry_name().to_string(),
+            reason: "the file's dynamic symbol table does not define it (nothing of the file \
+                     was run)"
                 .into(),
-        )
+        })
     }
 }
 
