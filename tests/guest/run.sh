@@ -17,7 +17,12 @@ kver=$(tr -d ' \t\r\n' <"$here/kernel-version")
 cache=${LXCFS_GUEST_CACHE:-/var/cache/lxcfs-guest}/$kver
 accel=${LXCFS_GUEST_ACCEL:-auto}
 limit=${LXCFS_GUEST_TIMEOUT:-600}
-append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all rdinit=/init ${LXCFS_GUEST_APPEND:-}"
+# A kernel that locks up (a CPU stuck in the kernel for 20 s) panics at once
+# instead of running into the time limit, and the panic replays the whole
+# kernel log on the console with every CPU's stack (/init keeps ordinary
+# kernel messages off the console).
+diag="softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic_print=0x20"
+append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all rdinit=/init $diag ${LXCFS_GUEST_APPEND:-}"
 
 die() {
     printf 'run.sh: error: %s\n' "$*" >&2
