@@ -363,6 +363,13 @@ fn loadavg_keeps_unread_cgroups_and_survives_a_reload() {
     let g = Fixture::load("v2", with_loadavg());
     assert_eq!(lxcfs::state::import(&g.lx, &saved), 2);
     assert_eq!(g.read(busy, "/proc/loadavg"), before);
+    // A tick before the first read after the reload keeps the last pid (the record does not
+    // say which pid namespace reads it, so that tick cannot find it).
+    let k = Fixture::load("v2", with_loadavg());
+    assert_eq!(lxcfs::state::import(&k.lx, &saved), 2);
+    loadavg::tick(&k.lx);
+    let after = k.read(busy, "/proc/loadavg");
+    assert!(after.starts_with("0.89 0.20 0.06 3/7 6"), "{after}");
     // A record of another version is refused.
     let text = String::from_utf8(saved)
         .unwrap()

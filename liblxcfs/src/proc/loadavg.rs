@@ -22,7 +22,9 @@
 //!   the meantime are skipped;
 //! * the last pid is the `NSpid:` entry, at the container's pid-namespace level, of the newest
 //!   task (latest start time, then highest id) that is visible in the container's namespace;
-//!   0 when none is. Upstream lxcfs prints the highest *host* tid instead;
+//!   0 when none is. A cgroup restored by a reload keeps the carried-over last pid until a
+//!   read tells which namespace looks at it. Upstream lxcfs prints the highest *host* tid
+//!   instead;
 //! * a cgroup stays tracked, read or not, until a tick finds its directory gone or no thread
 //!   in it or below it (as upstream lxcfs drops a node whose cgroup has no pids): a reader
 //!   who looks once a quarter of an hour (`uptime` now and then) sees the 15-minute average,
@@ -600,17 +602,17 @@ pub fn tick_pass(lx: &Lxcfs) -> TickReport {
             .collect()
     };
     let mut sampler = Sampler::new(&lx.fs);
-    let results: Vec<(String, std::result::Result<Sample, SampleError>)> = work
+    let results: Vec<(String, bool, std::result::Result<Sample, SampleError>)> = work
         .into_iter()
         .map(|(d, v2, level)| {
             let s = sampler.sample(&d, v2, level);
-            (d, s)
+            (d, level.is_some(), s)
         })
         .collect();
     report.dirs = sampler.own.len();
     report.tasks = sampler.tasks;
     let mut nodes = lx.loadavg.lock();
-    for (dir, s) in results {
+    for (dir, knew_level, s) in results {
         match s {
             Err(SampleError::Gone) => {
                 if nodes.remove(&dir).is_some() {
@@ -630,6 +632,13 @@ pub fn tick_pass(lx: &Lxcfs) -> TickReport {
                 let active = s.active.saturating_mul(FIXED_1);
                 for (a, e) in n.avg.iter_mut().zip([EXP_1, EXP_5, EXP_15]) {
                     *a = calc_load(*a, e, active);
+                }
+                let mut s = s;
+                if !knew_level {
+                    // Restored by a reload and not read since: which pid namespace reads it
+                    // is unknown, so the sample has no last pid; keep the one carried over
+                    // until a read tells the level.
+                    s.newest_nspid = std::mem::take(&mut n.sample.newest_nspid);
                 }
                 n.sample = s;
                 report.sampled += 1;
