@@ -30,32 +30,84 @@ pub fn processor_number(line: &str) -> Option<u32> {
 }
 
 /// Keeps the blocks of the CPUs for which `keep(cpu)` is true, renumbered from 0 in order, at
-/// most `limit` of them. Lines inside kept blocks are copied verbatim.
+/// most `limit` of them.
+///
+/// Lines inside kept blocks are copied verbatim except the x86 topology counts, which the
+/// kernel computes over *online* CPUs and which are recomputed over the kept blocks the same
+/// way (arch/x86/kernel/cpu/proc.c `show_cpuinfo_core`): `siblings` becomes the number of kept
+/// blocks with the block's `physical id`, `cpu cores` the number of distinct `core id`s among
+/// them. A block without `physical id` counts in one package with the other such blocks.
 pub fn filter(text: &str, keep: impl Fn(u32) -> bool, limit: usize) -> String {
     if text.starts_with("vendor_id") && text.contains("# processors") {
         return filter_s390(text, keep, limit);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut next = 0u32;
-    for (cpu, block) in blocks(text) {
-        let Some(cpu) = cpu else { continue };
-        if !keep(cpu) || next as usize >= limit {
-            continue;
+    let kept: Vec<String> = blocks(text)
+        .into_iter()
+        .filter_map(|(cpu, block)| cpu.filter(|c| keep(*c)).map(|_| block))
+        .take(limit)
+        .collect();
+    let mut packages: Vec<Package> = Vec::new();
+    for block in &kept {
+        let id = field(block, "physical id");
+        let core = field(block, "core id");
+        match packages.iter_mut().find(|p| p.id == id) {
+            Some(p) => {
+                p.siblings += 1;
+                if !p.cores.contains(&core) {
+                    p.cores.push(core);
+                }
+            }
+            None => packages.push(Package {
+                id,
+                siblings: 1,
+                cores: vec![core],
+            }),
         }
-        let mut lines = block.split_inclusive('\n');
-        if let Some(first) = lines.next() {
-            let (k, _) = first.split_once(':').unwrap_or((first, ""));
+    }
+    let mut out = String::with_capacity(text.len());
+    for (next, block) in kept.iter().enumerate() {
+        let id = field(block, "physical id");
+        let (siblings, cores) = packages
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| (p.siblings, p.cores.len()))
+            .unwrap_or((1, 1));
+        for (i, line) in block.split_inclusive('\n').enumerate() {
+            let (k, _) = line.split_once(':').unwrap_or((line, ""));
+            let value = match k.trim_end() {
+                _ if i == 0 => next,
+                "siblings" => siblings,
+                "cpu cores" => cores,
+                _ => {
+                    out.push_str(line);
+                    continue;
+                }
+            };
             out.push_str(k);
             out.push_str(": ");
-            out.push_str(&next.to_string());
+            out.push_str(&value.to_string());
             out.push('\n');
         }
-        for l in lines {
-            out.push_str(l);
-        }
-        next += 1;
     }
     out
+}
+
+/// One x86 package (`physical id`) among the kept blocks.
+struct Package<'a> {
+    /// Its `physical id`, `None` for blocks without one.
+    id: Option<&'a str>,
+    /// Kept blocks in it.
+    siblings: usize,
+    /// Distinct `core id`s of those blocks.
+    cores: Vec<Option<&'a str>>,
+}
+
+/// The value of the first `key : value` line of a block.
+fn field<'a>(block: &'a str, key: &str) -> Option<&'a str> {
+    block.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim_end() == key).then(|| v.trim())
+    })
 }
 
 /// s390x layout: header lines, `# processors    : N`, then `processor N: ...` lines and
@@ -121,6 +173,37 @@ mod tests {
         let out = filter(X86, |_| true, 1);
         assert_eq!(out.matches("processor").count(), 1);
         assert_eq!(filter(X86, |_| false, 9), "");
+    }
+
+    #[test]
+    fn topology_counts_are_those_of_the_kept_cpus() {
+        // Two packages of two cores with two threads each (cpus 0-3 in package 0).
+        let mut host = String::new();
+        for cpu in 0..8 {
+            host.push_str(&format!(
+                "processor\t: {cpu}\nphysical id\t: {}\nsiblings\t: 4\ncore id\t\t: {}\n\
+                 cpu cores\t: 2\napicid\t\t: {cpu}\n\n",
+                cpu / 4,
+                (cpu / 2) % 2
+            ));
+        }
+        // Both threads of core 0 of package 0, one thread of core 1 of package 1.
+        let out = filter(&host, |c| [0, 1, 6].contains(&c), usize::MAX);
+        let blocks: Vec<&str> = out.split("\n\n").filter(|b| !b.is_empty()).collect();
+        assert_eq!(blocks.len(), 3, "{out}");
+        assert_eq!(
+            blocks[0],
+            "processor\t: 0\nphysical id\t: 0\nsiblings\t: 2\ncore id\t\t: 0\ncpu cores\t: 1\napicid\t\t: 0"
+        );
+        assert!(blocks[1].contains("siblings\t: 2\n") && blocks[1].contains("cpu cores\t: 1\n"));
+        assert_eq!(
+            blocks[2],
+            "processor\t: 2\nphysical id\t: 1\nsiblings\t: 1\ncore id\t\t: 1\ncpu cores\t: 1\napicid\t\t: 6"
+        );
+        // A quota cut counts only the blocks shown.
+        let out = filter(&host, |_| true, 3);
+        assert_eq!(out.matches("siblings\t: 3\n").count(), 3, "{out}");
+        assert_eq!(out.matches("cpu cores\t: 2\n").count(), 3, "{out}");
     }
 
     #[test]

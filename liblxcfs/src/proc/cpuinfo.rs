@@ -3,8 +3,10 @@
 //!
 //! The host's blocks of the visible CPUs ([`crate::cpu::Visible::cpus`]: the effective cpuset
 //! ∩ online CPUs, cut to the CFS quota with `--enable-cfs`) are kept in order and renumbered
-//! `processor : 0, 1, …`; the lines inside a block are the host's (as upstream lxcfs). The
-//! s390x layout is handled by [`lxcfs_formats::cpuinfo::filter`]. Without a cpuset
+//! `processor : 0, 1, …`; the lines inside a block are the host's (as upstream lxcfs) except
+//! the x86 `siblings` and `cpu cores`, which count the kept CPUs per package the way the
+//! kernel counts online ones (upstream keeps the host's: a one-CPU container read "siblings
+//! 64"). The s390x layout is handled by [`lxcfs_formats::cpuinfo::filter`]. Without a cpuset
 //! controller, or with an unreadable cpuset, the host's file is served.
 
 use lxcfs_formats::cpuinfo;
