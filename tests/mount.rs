@@ -463,6 +463,52 @@ fn a_thread_id_reused_by_another_container_is_not_served_the_old_pass() {
     );
 }
 
+/// Number of pidfds the process `pid` holds.
+fn pidfds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy() == "anon_inode:[pidfd]")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The daemon's cached pidfds hold pid namespaces (a pidfd pins its task's `struct pid`, which
+/// pins the namespace), and the kernel counts held namespaces against
+/// `user.max_pid_namespaces`. In a user namespace allowing 10, thirty one-shot containers
+/// that each read meminfo must all start (the daemon used to keep every exited container's
+/// namespace until some later read: the eleventh `unshare` failed with ENOSPC), and once
+/// nothing reads any more the daemon must let go of every pidfd within a tick (5 s), not keep
+/// them until the next read.
+#[test]
+fn exited_containers_do_not_keep_their_pid_namespaces() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("pinns"), &["memory"]);
+    let script = format!(
+        "echo 10 > /proc/sys/user/max_pid_namespaces && for i in $(seq 30); do \
+         unshare --pid --fork cat {} >/dev/null || {{ echo \"container $i failed\" >&2; exit 1; }}; \
+         done",
+        d.path("proc/meminfo").display()
+    );
+    cg.sh(&format!("unshare --user --map-root-user sh -c '{script}'"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    loop {
+        let held = pidfds(d.pid());
+        if held == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon still holds {held} pidfds 12 s after the last container exited"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn rewinding_reader_sees_fresh_values() {
     // procps keeps /proc/uptime open and re-reads it from offset 0: each pass is new.

@@ -351,7 +351,9 @@ pub struct LibVTable {
         target: *const Sink,
         trigger: *const Sink,
     ) -> i32,
-    /// One loadavg sampling pass (called by the host every 5 s when `-l` is on). Returns 0.
+    /// Called by the host every 5 s (older hosts: only with `-l`): one loadavg sampling pass
+    /// (nothing to do unless `-l` is on and a container has read `loadavg`), and the release
+    /// of what the library keeps for containers whose processes have exited. Returns 0.
     pub tick: unsafe extern "C" fn(state: *mut c_void) -> i32,
     /// Switches virtualization on (1) or off (0, host content everywhere); SIGUSR2 toggles it.
     pub set_virtualization: unsafe extern "C" fn(state: *mut c_void, on: u32) -> i32,

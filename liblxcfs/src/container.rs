@@ -22,8 +22,15 @@
 //! Which namespace a caller thread is in is itself cached on the real host (see
 //! [`Resolver::pidns_of`]): by thread id, with a pidfd on that very thread, so a thread id
 //! recycled by a process of another container is never taken for the old caller.
+//!
+//! A cached pidfd keeps its task's pid namespace allocated, so entries whose task has exited
+//! are dropped at every cache miss and at the host's 5-second tick
+//! ([`Resolver::housekeep`]): an exited container's namespace is not held for long, and never
+//! until some later read (it counts against `user.max_pid_namespaces`).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -166,6 +173,58 @@ pub struct Resolver {
     max_callers: usize,
     /// [`MAX_CACHE`] within the descriptor limit.
     max_inits: usize,
+    /// Which cached pidfds' tasks have exited.
+    exits: Exits,
+}
+
+/// Tells which cached pidfds' tasks have exited without polling each of them: every cached
+/// pidfd is registered in one epoll set for `EPOLLIN` (a pidfd turns readable when its task
+/// exits, pidfd_open(2)), so one `epoll_wait` with a zero timeout returns exactly the dead
+/// ones. A pidfd pins its task's `struct pid` and with it the task's pid namespace, which
+/// counts against `user.max_pid_namespaces` until freed: entries of exited tasks are dropped
+/// on every cache miss and on every [`Resolver::housekeep`], so a container's namespace is
+/// freed soon after its last process exits, whether or not anything reads again. Without
+/// epoll (fixture trees, or when it cannot be created) the periodic sweeps remain.
+#[derive(Debug, Default)]
+struct Exits {
+    epoll: Option<Epoll>,
+}
+
+/// Marks an [`Exits`] key as a caller's thread id; other keys are pid namespace inodes
+/// (32-bit numbers).
+const CALLER_KEY: u64 = 1 << 63;
+
+/// Most exits taken from the epoll set per [`Exits::exited`] call (the rest wait for the next).
+const EXITS_PER_CALL: usize = 256;
+
+impl Exits {
+    fn new() -> Exits {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| tracing::warn!("epoll_create1: {e}; exited containers are dropped late"))
+            .ok();
+        Exits { epoll }
+    }
+
+    /// Watches `fd` under `key`. A descriptor that is closed leaves the set by itself.
+    fn watch(&self, fd: &OwnedFd, key: u64) {
+        if let Some(epoll) = &self.epoll {
+            if let Err(e) = epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, key)) {
+                tracing::debug!("epoll_ctl: {e}; an exit is noticed by the periodic sweep");
+            }
+        }
+    }
+
+    /// Keys of watched descriptors whose task has exited.
+    fn exited(&self) -> Vec<u64> {
+        let Some(epoll) = &self.epoll else {
+            return Vec::new();
+        };
+        let mut events = [EpollEvent::empty(); EXITS_PER_CALL];
+        match epoll.wait(&mut events, EpollTimeout::ZERO) {
+            Ok(n) => events[..n].iter().map(EpollEvent::data).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// What `take` made of a kept render, or `take` given back with the caller's pid namespace
@@ -254,6 +313,44 @@ impl Resolver {
             table: RwLock::new(Table::default()),
             max_callers: MAX_CALLERS.min(limit / 8).max(1),
             max_inits: MAX_CACHE.min(limit / 4).max(1),
+            exits: if fs.is_real_root() {
+                Exits::new()
+            } else {
+                Exits::default()
+            },
+        }
+    }
+
+    /// Drops the cached callers and inits whose task has exited (see `Exits`), releasing
+    /// their pidfds and so their pid namespaces. Called by the host's periodic tick.
+    pub fn housekeep(&self) {
+        if let Ok(mut table) = self.table.write() {
+            self.reap(&mut table);
+        }
+    }
+
+    /// [`Resolver::housekeep`] on a table already locked.
+    fn reap(&self, table: &mut Table) {
+        for key in self.exits.exited() {
+            if key & CALLER_KEY != 0 {
+                let tid = key as u32;
+                if table
+                    .callers
+                    .by_tid
+                    .get(&tid)
+                    .is_some_and(|c| !pidfd_alive(&c.pidfd))
+                {
+                    table.callers.by_tid.remove(&tid);
+                }
+            } else if table
+                .inits
+                .by_ns
+                .get(&key)
+                .and_then(|c| c.pidfd.as_ref())
+                .is_some_and(|fd| !pidfd_alive(fd))
+            {
+                table.inits.by_ns.remove(&key);
+            }
         }
     }
 
@@ -285,9 +382,13 @@ impl Resolver {
         let Ok(mut table) = self.table.write() else {
             return Some(pidns);
         };
+        self.reap(&mut table);
         let callers = &mut table.callers;
         match pidfd {
-            Ok(pidfd) => callers.insert(tid, CachedCaller { pidfd, pidns }, self.max_callers),
+            Ok(pidfd) => {
+                self.exits.watch(&pidfd, CALLER_KEY | u64::from(tid));
+                callers.insert(tid, CachedCaller { pidfd, pidns }, self.max_callers);
+            }
             // Out of descriptors: give back the ones this table holds, so that the daemon can
             // go on opening the files it serves from.
             Err(libc::EMFILE | libc::ENFILE) => {
@@ -500,7 +601,11 @@ impl Resolver {
         if ns_inode(fs, init) != Some(pidns) {
             return None;
         }
+        if let Some(fd) = &pidfd {
+            self.exits.watch(fd, pidns);
+        }
         if let Ok(mut table) = self.table.write() {
+            self.reap(&mut table);
             let cache = &mut table.inits;
             if cache.by_ns.len() >= self.max_inits {
                 cache.by_ns.clear();

@@ -488,6 +488,7 @@ unsafe extern "C" fn tick(state: *mut c_void) -> i32 {
             return -libc::EINVAL;
         };
         crate::proc::loadavg::tick(lx);
+        lx.resolver.housekeep();
         0
     })
 }

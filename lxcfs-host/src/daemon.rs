@@ -320,11 +320,7 @@ pub fn run(cfg: Config, max_log_level: u32) -> Result<(), DaemonError> {
             source: e,
         })?;
 
-    let ticker = if cfg.loadavg {
-        Some(crate::loadavg::Ticker::start(plugin.clone()))
-    } else {
-        None
-    };
+    let ticker = crate::ticker::Ticker::start(plugin.clone());
 
     let mut virtualizing = true;
     let mut ended = false;

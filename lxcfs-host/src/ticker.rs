@@ -1,7 +1,9 @@
-//! The loadavg sampling timer (`-l`): every 5 s it queues one `tick` of the library on the
-//! current generation. The timer is the host's, so it survives reloads; a pass that overruns
-//! is followed immediately by the next one (no catch-up storm, never a long sleep), and at most
-//! one pass is queued at a time.
+//! The library's periodic tick: every 5 s it queues one `tick` of the library on the current
+//! generation, which samples the per-container load averages (with `-l`) and drops cached
+//! state of containers whose processes have exited (their pid namespaces are freed even when
+//! nothing reads any more). The timer is the host's, so it survives reloads; a pass that
+//! overruns is followed immediately by the next one (no catch-up storm, never a long sleep),
+//! and at most one pass is queued at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::plugin::Plugin;
 
-/// Sampling period (the kernel's LOAD_FREQ, 5 s).
+/// Tick period (the kernel's LOAD_FREQ, 5 s, the period the load averages are made for).
 pub const PERIOD: Duration = Duration::from_secs(5);
 
 /// The running timer; dropping it stops the thread.
@@ -27,7 +29,7 @@ impl Ticker {
         let st = stop.clone();
         let busy = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
-            .name("lxcfs-loadavg".into())
+            .name("lxcfs-tick".into())
             .spawn(move || {
                 let mut next = Instant::now();
                 loop {
