@@ -358,15 +358,15 @@ fn loadavg_keeps_unread_cgroups_and_survives_a_reload() {
     let before = f.read(busy, "/proc/loadavg");
     assert!(before.starts_with("0.62 0.13 0.04 3/7 6"), "{before}");
 
-    // Reload: the records carry the averages into a fresh library.
+    // Reload: the records carry the averages and the last-pid candidates (two records per
+    // cgroup) into a fresh library.
     let saved = lxcfs::state::export(&f.lx);
     let g = Fixture::load("v2", with_loadavg());
-    assert_eq!(lxcfs::state::import(&g.lx, &saved), 2);
+    assert_eq!(lxcfs::state::import(&g.lx, &saved), 4);
     assert_eq!(g.read(busy, "/proc/loadavg"), before);
-    // A tick before the first read after the reload keeps the last pid (the record does not
-    // say which pid namespace reads it, so that tick cannot find it).
+    // A tick before the first read after the reload keeps the last pid.
     let k = Fixture::load("v2", with_loadavg());
-    assert_eq!(lxcfs::state::import(&k.lx, &saved), 2);
+    assert_eq!(lxcfs::state::import(&k.lx, &saved), 4);
     loadavg::tick(&k.lx);
     let after = k.read(busy, "/proc/loadavg");
     assert!(after.starts_with("0.89 0.20 0.06 3/7 6"), "{after}");
@@ -552,6 +552,12 @@ fn many_containers(root: &Path, n: u32) -> Vec<u32> {
                     state,
                     100 + u64::from(t),
                     None,
+                );
+                // The last pid a reader sees must be in its own namespace.
+                link(
+                    root,
+                    &format!("proc/{}/ns/pid", base + t),
+                    &format!("pid:[{ns}]"),
                 );
             }
             let d = format!("sys/fs/cgroup{cg}");

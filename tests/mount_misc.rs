@@ -217,6 +217,74 @@ fn loadavg_follows_busy_tasks_of_the_container_only() {
     );
 }
 
+/// The host pid of the init of the pid namespace made by `unshare --pid --fork` process
+/// `unshare` (its only child), waiting up to 5 s for it.
+fn child_of(unshare: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            return pid.parse().expect("child pid");
+        }
+        assert!(Instant::now() < deadline, "unshare {unshare} has no child");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The last field of `loadavg` read by a new process in the pid namespace of `init`.
+fn last_pid_seen_from(init: u32, loadavg: &Path) -> u32 {
+    let out = Command::new("nsenter")
+        .arg("-t")
+        .arg(init.to_string())
+        .args(["-p", "cat"])
+        .arg(loadavg)
+        .output()
+        .expect("nsenter");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nsenter cat: {text}");
+    text.split_whitespace()
+        .nth(4)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no last pid in {text:?}"))
+}
+
+/// Two pid namespaces in one cgroup (sandboxes without cgroups of their own): each must read
+/// its own numbering as loadavg's last pid, never the other's, also when the tick's sample
+/// was taken while the other namespace had made the newest process. (The daemon used to show
+/// namespace A the newest task at A's depth, here B's `sleep`, pid 63 as B numbers it.)
+#[test]
+fn loadavg_last_pid_is_never_a_sibling_namespaces() {
+    let d = Daemon::start(&["-l"]);
+    let cg = Cgroup::new(&unique("siblings"), &["cpu", "unified"]);
+    let loadavg = d.path("proc/loadavg");
+    let start = |script: &str| -> (KillOnDrop, u32) {
+        let unshare: u32 = cg
+            .sh(&format!(
+                ": ; unshare --pid --fork --kill-child sh -c '{script}' >/dev/null 2>&1 & echo $!"
+            ))
+            .trim()
+            .parse()
+            .expect("unshare pid");
+        (KillOnDrop(unshare), child_of(unshare))
+    };
+    // A: pid 1 (sh) and pid 2 (sleep).
+    let (_a, a_init) = start("sleep 60; true");
+    let first = last_pid_seen_from(a_init, &loadavg);
+    assert!(first <= 3, "A's first read: last pid {first}");
+    // B: `seq`, sixty short-lived processes, then a sleep that is pid 63 in B and the newest
+    // task.
+    let (_b, b_init) = start("for i in $(seq 60); do /bin/true; done; sleep 60; true");
+    std::thread::sleep(Duration::from_secs(6));
+    let a = last_pid_seen_from(a_init, &loadavg);
+    assert!(
+        a <= 3,
+        "namespace A read last pid {a}, a number of namespace B"
+    );
+    let b = last_pid_seen_from(b_init, &loadavg);
+    assert!(b >= 60, "namespace B read last pid {b}, not its own newest");
+}
+
 /// `(name, key list, total)` per line of a PSI text.
 fn psi_lines(text: &str) -> Vec<(String, Vec<String>, u64)> {
     nested_keyed(text)

@@ -696,7 +696,7 @@ impl Callers {
 
 /// Inode of the pid namespace of `who` (a thread id, or `self`), read from
 /// `/proc/<who>/ns/pid` without allocating.
-fn ns_inode(fs: &HostFs, who: impl std::fmt::Display) -> Option<u64> {
+pub(crate) fn ns_inode(fs: &HostFs, who: impl std::fmt::Display) -> Option<u64> {
     use std::io::Write;
     let mut path = [0u8; 40];
     let len = {

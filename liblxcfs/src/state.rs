@@ -3,8 +3,8 @@
 //!
 //! Format (UTF-8 text, one line each): a header `lxcfs-state <version>`, then records
 //! `<kind> <payload>`. `cpuview` records belong to [`crate::cpuview::CpuViews`], `loadavg`
-//! records to [`crate::proc::loadavg::LoadAvgs`]; each owner defines (and versions) its
-//! payload, which never contains a line break.
+//! and `loadavg-newest` records to [`crate::proc::loadavg::LoadAvgs`]; each owner defines
+//! (and versions) its payload, which never contains a line break.
 //!
 //! Reading is strict so that bytes are never misread: bytes that are not UTF-8, or whose
 //! header is missing or names another version, are dropped whole with a log line. Within a
@@ -112,6 +112,7 @@ pub fn export(lx: &crate::Lxcfs) -> Vec<u8> {
     encode(&[
         ("cpuview", lx.cpuview.export()),
         ("loadavg", lx.loadavg.export()),
+        ("loadavg-newest", lx.loadavg.export_newest()),
     ])
 }
 
@@ -121,6 +122,7 @@ pub fn import(lx: &crate::Lxcfs, saved: &[u8]) -> usize {
     let result = decode(saved, |kind, payload| match kind {
         "cpuview" => Some(lx.cpuview.import(payload)),
         "loadavg" => Some(lx.loadavg.import(payload)),
+        "loadavg-newest" => Some(lx.loadavg.import_newest(payload)),
         _ => None,
     });
     match result {

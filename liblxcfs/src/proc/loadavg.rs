@@ -20,11 +20,12 @@
 //!   missing) and each thread's state and start time from `/proc/<tid>/stat`. Each cgroup
 //!   directory is read once per tick even when tracked cgroups nest. Threads that exit in
 //!   the meantime are skipped;
-//! * the last pid is the `NSpid:` entry, at the container's pid-namespace level, of the newest
-//!   task (latest start time, then highest id) that is visible in the container's namespace;
-//!   0 when none is. A cgroup restored by a reload keeps the carried-over last pid until a
-//!   read tells which namespace looks at it. Upstream lxcfs prints the highest *host* tid
-//!   instead;
+//! * the last pid is the reader's own number (its `NSpid:` entry at the reader's
+//!   pid-namespace level) of the newest of the sampled subtree's threads (latest start time,
+//!   then highest id; the [`NEWEST_KEPT`] newest are kept per tick) that the reader can see,
+//!   0 when it sees none ([`visible_pid`]): several pid namespaces sharing one cgroup each get
+//!   their own numbering, never a sibling's. It is looked up at each read, so it lags the
+//!   kernel's by at most one tick. Upstream lxcfs prints the highest *host* tid instead;
 //! * a cgroup stays tracked, read or not, until a tick finds its directory gone or no thread
 //!   in it or below it (as upstream lxcfs drops a node whose cgroup has no pids): a reader
 //!   who looks once a quarter of an hour (`uptime` now and then) sees the 15-minute average,
@@ -75,8 +76,8 @@ pub const MAX_DEPTH: usize = 64;
 /// Version of the [`LoadAvgs::export`] record format.
 pub const RECORD_VERSION: u32 = 1;
 
-/// Candidates per cgroup for the newest visible task.
-const NEWEST_KEPT: usize = 8;
+/// Newest threads kept per cgroup and tick as candidates for a reader's last pid.
+pub const NEWEST_KEPT: usize = 8;
 
 /// One period of the kernel's exponential average: `load` and `active` in fixed point
 /// ([`FIXED_1`] = 1.0), `exp` one of [`EXP_1`], [`EXP_5`], [`EXP_15`]. Rounds up while the
@@ -121,24 +122,61 @@ pub struct Sample {
     pub active: u64,
     /// All threads.
     pub total: u64,
-    /// `NSpid:` of the newest task visible at the tracking level (daemon's namespace first);
-    /// empty when unknown.
-    pub newest_nspid: Vec<u32>,
+    /// The newest threads of the subtree, `(start time in clock ticks, host tid)`, newest
+    /// first, at most [`NEWEST_KEPT`]: the candidates for a reader's last pid (see
+    /// [`last_pid`]).
+    pub newest: Vec<(u64, u32)>,
 }
 
-impl Sample {
-    /// The newest pid as seen at pid-namespace `level` (0 = the daemon's), or 0.
-    pub fn last_pid(&self, level: Option<usize>) -> u32 {
-        level
-            .and_then(|l| self.newest_nspid.get(l).copied())
-            .unwrap_or(0)
+/// Who reads `loadavg`: the reader's pid namespace and its depth below the daemon's (0 for
+/// host readers; `None` when unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reader {
+    /// Inode of the reader's pid namespace.
+    pub pidns: u64,
+    /// Its level (number of `NSpid:` entries of its init minus one).
+    pub level: Option<usize>,
+}
+
+/// The pid of a task as a reader at `reader` numbers it, if the task is visible there: the
+/// task's `NSpid:` list (`nspid`, daemon's namespace first) must reach the reader's level;
+/// at exactly that level the task's own pid namespace (`own_ns`) must be the reader's (a
+/// sibling namespace at the same depth is another container); deeper tasks are in a
+/// namespace nested below one at the reader's level and are taken as the reader's (their
+/// ancestry is not checked).
+pub fn visible_pid(nspid: &[u32], own_ns: Option<u64>, reader: Reader) -> Option<u32> {
+    let level = reader.level?;
+    if level == 0 {
+        return nspid.first().copied();
     }
+    let pid = *nspid.get(level)?;
+    if nspid.len() == level + 1 && own_ns != Some(reader.pidns) {
+        return None;
+    }
+    Some(pid)
+}
+
+/// The last pid for `reader`: its numbering of the newest of `newest` (host tids, newest first)
+/// that it can see ([`visible_pid`]); 0 when it sees none of them.
+pub fn last_pid(fs: &HostFs, newest: &[(u64, u32)], reader: Reader) -> u32 {
+    newest
+        .iter()
+        .find_map(|(_, tid)| {
+            let st = fs.read(&format!("/proc/{tid}/status")).ok()?;
+            let nspid = pid::parse_status(&st)?.nspid;
+            let own_ns = if nspid.len() == reader.level? + 1 && reader.level? > 0 {
+                crate::container::ns_inode(fs, tid)
+            } else {
+                None
+            };
+            visible_pid(&nspid, own_ns, reader)
+        })
+        .unwrap_or(0)
 }
 
 #[derive(Clone, Debug)]
 struct Node {
     v2: bool,
-    level: Option<usize>,
     avg: [u64; 3],
     sample: Sample,
 }
@@ -187,23 +225,25 @@ impl LoadAvgs {
         v
     }
 
-    /// The loadavg line of the cgroup directory `dir` for a reader at pid-namespace `level`,
-    /// tracking the cgroup if it is new (then with a fresh sample and zero averages).
+    /// The loadavg line of the cgroup directory `dir` for `reader`, tracking the cgroup if it
+    /// is new (then with a fresh sample and zero averages).
     ///
     /// # Errors
     /// [`Error::Io`] when a new cgroup's directory cannot be read.
-    pub fn read(&self, fs: &HostFs, dir: &str, v2: bool, level: Option<usize>) -> Result<String> {
-        if let Some(n) = self.lock().get_mut(dir) {
-            n.level = level;
-            return Ok(render(
+    pub fn read(&self, fs: &HostFs, dir: &str, v2: bool, reader: Reader) -> Result<String> {
+        let kept = self.lock().get(dir).map(|n| {
+            (
                 n.avg,
                 n.sample.runnable,
                 n.sample.total,
-                n.sample.last_pid(level),
-            ));
+                n.sample.newest.clone(),
+            )
+        });
+        if let Some((avg, runnable, total, newest)) = kept {
+            return Ok(render(avg, runnable, total, last_pid(fs, &newest, reader)));
         }
         let mut sampler = Sampler::new(fs);
-        let sample = match sampler.sample(dir, v2, level) {
+        let sample = match sampler.sample(dir, v2) {
             Ok(s) => s,
             Err(e) => {
                 let kind = match e {
@@ -218,11 +258,10 @@ impl LoadAvgs {
             [0; 3],
             sample.runnable,
             sample.total,
-            sample.last_pid(level),
+            last_pid(fs, &sample.newest, reader),
         );
         self.lock().entry(dir.to_string()).or_insert(Node {
             v2,
-            level,
             avg: [0; 3],
             sample,
         });
@@ -242,16 +281,13 @@ impl LoadAvgs {
         let mut out: Vec<String> = nodes
             .iter()
             .map(|(dir, n)| {
-                let nspid = if n.sample.newest_nspid.is_empty() {
-                    "-".to_string()
-                } else {
-                    n.sample
-                        .newest_nspid
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
+                // The newest thread's host tid: the first `NSpid:` entry, as the record's
+                // readers before this format's candidates list expect.
+                let nspid = n
+                    .sample
+                    .newest
+                    .first()
+                    .map_or_else(|| "-".to_string(), |(_, tid)| tid.to_string());
                 format!(
                     "{RECORD_VERSION} {} {} {} {} {} {} {nspid} {}",
                     n.avg[0],
@@ -266,6 +302,54 @@ impl LoadAvgs {
             .collect();
         out.sort();
         out
+    }
+
+    /// The candidates for the last pid ([`Sample::newest`]) of each tracked cgroup, one record
+    /// each, to carry across a reload beside [`LoadAvgs::export`]'s (a separate record kind, so
+    /// that older libraries skip them):
+    ///
+    /// ```text
+    /// <dir, %-escaped> <host tid,host tid,...>
+    /// ```
+    ///
+    /// (newest first). Cgroups without candidates have no record.
+    pub fn export_newest(&self) -> Vec<String> {
+        let nodes = self.lock();
+        let mut out: Vec<String> = nodes
+            .iter()
+            .filter(|(_, n)| !n.sample.newest.is_empty())
+            .map(|(dir, n)| {
+                let tids: Vec<String> =
+                    n.sample.newest.iter().map(|(_, t)| t.to_string()).collect();
+                format!("{} {}", escape(dir), tids.join(","))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Restores one [`LoadAvgs::export_newest`] record into a cgroup already restored by
+    /// [`LoadAvgs::import`]; `false` when the record is malformed or the cgroup is not tracked.
+    pub fn import_newest(&self, record: &str) -> bool {
+        let Some((dir, tids)) = record.split_once(' ') else {
+            return false;
+        };
+        let (Some(dir), Some(tids)) = (
+            unescape(dir),
+            tids.split(',')
+                .take(NEWEST_KEPT)
+                .map(|t| t.parse::<u32>().ok().map(|t| (0, t)))
+                .collect::<Option<Vec<(u64, u32)>>>(),
+        ) else {
+            return false;
+        };
+        match self.lock().get_mut(&dir) {
+            Some(n) => {
+                n.sample.newest = tids;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Restores one exported record (the cgroup counts as read now); `false` when the record
@@ -294,13 +378,16 @@ fn parse_record(record: &str) -> Option<(String, Node)> {
         "1" => true,
         _ => return None,
     };
-    let newest_nspid = if *nspid == "-" {
+    // An `NSpid:` list whose first entry is the newest thread's host tid (older libraries
+    // wrote the whole list): that thread is the one candidate until the next tick.
+    let newest = if *nspid == "-" {
         Vec::new()
     } else {
-        nspid
+        let ids = nspid
             .split(',')
             .map(|p| p.parse().ok())
-            .collect::<Option<Vec<u32>>>()?
+            .collect::<Option<Vec<u32>>>()?;
+        ids.first().map(|tid| vec![(0, *tid)]).unwrap_or_default()
     };
     let dir = unescape(dir)?;
     if !dir.starts_with('/') {
@@ -309,13 +396,12 @@ fn parse_record(record: &str) -> Option<(String, Node)> {
     let runnable: u64 = runnable.parse().ok()?;
     let node = Node {
         v2,
-        level: None,
         avg: [a1.parse().ok()?, a5.parse().ok()?, a15.parse().ok()?],
         sample: Sample {
             runnable,
             active: runnable,
             total: total.parse().ok()?,
-            newest_nspid,
+            newest,
         },
     };
     Some((dir, node))
@@ -460,13 +546,8 @@ impl<'a> Sampler<'a> {
         o
     }
 
-    /// Samples the subtree at `dir`; the newest task must be visible at `level`.
-    fn sample(
-        &mut self,
-        dir: &str,
-        v2: bool,
-        level: Option<usize>,
-    ) -> std::result::Result<Sample, SampleError> {
+    /// Samples the subtree at `dir`.
+    fn sample(&mut self, dir: &str, v2: bool) -> std::result::Result<Sample, SampleError> {
         let mut s = Sample::default();
         let mut newest: Vec<(u64, u32)> = Vec::new();
         let mut stack = vec![(dir.to_string(), 0usize)];
@@ -494,16 +575,7 @@ impl<'a> Sampler<'a> {
                 stack.extend(own.children.iter().map(|c| (c.clone(), depth + 1)));
             }
         }
-        if let Some(level) = level {
-            s.newest_nspid = newest
-                .iter()
-                .find_map(|(_, tid)| {
-                    let st = self.fs.read(&format!("/proc/{tid}/status")).ok()?;
-                    let nspid = pid::parse_status(&st)?.nspid;
-                    (nspid.len() > level).then_some(nspid)
-                })
-                .unwrap_or_default();
-        }
+        s.newest = newest;
         Ok(s)
     }
 }
@@ -572,7 +644,11 @@ pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
         .hierarchy
         .dir_of(&dir.path)
         .ok_or(Error::NoController("cpu"))?;
-    lx.loadavg.read(&lx.fs, &abs, dir.is_v2(), ns_level(lx, c))
+    let reader = Reader {
+        pidns: c.pidns,
+        level: ns_level(lx, c),
+    };
+    lx.loadavg.read(&lx.fs, &abs, dir.is_v2(), reader)
 }
 
 /// One sampling pass over the tracked cgroups (one [`PERIOD`]); see [`tick_pass`].
@@ -594,25 +670,22 @@ pub fn tick(lx: &Lxcfs) {
 /// that have no thread left, and advances every other average by one period.
 pub fn tick_pass(lx: &Lxcfs) -> TickReport {
     let mut report = TickReport::default();
-    let work: Vec<(String, bool, Option<usize>)> = {
+    let work: Vec<(String, bool)> = {
         let nodes = lx.loadavg.lock();
-        nodes
-            .iter()
-            .map(|(d, n)| (d.clone(), n.v2, n.level))
-            .collect()
+        nodes.iter().map(|(d, n)| (d.clone(), n.v2)).collect()
     };
     let mut sampler = Sampler::new(&lx.fs);
-    let results: Vec<(String, bool, std::result::Result<Sample, SampleError>)> = work
+    let results: Vec<(String, std::result::Result<Sample, SampleError>)> = work
         .into_iter()
-        .map(|(d, v2, level)| {
-            let s = sampler.sample(&d, v2, level);
-            (d, level.is_some(), s)
+        .map(|(d, v2)| {
+            let s = sampler.sample(&d, v2);
+            (d, s)
         })
         .collect();
     report.dirs = sampler.own.len();
     report.tasks = sampler.tasks;
     let mut nodes = lx.loadavg.lock();
-    for (dir, knew_level, s) in results {
+    for (dir, s) in results {
         match s {
             Err(SampleError::Gone) => {
                 if nodes.remove(&dir).is_some() {
@@ -632,13 +705,6 @@ pub fn tick_pass(lx: &Lxcfs) -> TickReport {
                 let active = s.active.saturating_mul(FIXED_1);
                 for (a, e) in n.avg.iter_mut().zip([EXP_1, EXP_5, EXP_15]) {
                     *a = calc_load(*a, e, active);
-                }
-                let mut s = s;
-                if !knew_level {
-                    // Restored by a reload and not read since: which pid namespace reads it
-                    // is unknown, so the sample has no last pid; keep the one carried over
-                    // until a read tells the level.
-                    s.newest_nspid = std::mem::take(&mut n.sample.newest_nspid);
                 }
                 n.sample = s;
                 report.sampled += 1;
@@ -706,28 +772,50 @@ mod tests {
     }
 
     #[test]
-    fn last_pid_by_level() {
-        let s = Sample {
-            newest_nspid: vec![5004, 7],
-            ..Sample::default()
-        };
-        assert_eq!(s.last_pid(Some(1)), 7);
-        assert_eq!(s.last_pid(Some(0)), 5004);
-        assert_eq!(s.last_pid(Some(2)), 0);
-        assert_eq!(s.last_pid(None), 0);
+    fn visible_pid_by_level_and_namespace() {
+        let reader = |pidns, level| Reader { pidns, level };
+        // A task two levels down: host tid 5004, pid 7 in the container (namespace 40).
+        assert_eq!(
+            visible_pid(&[5004, 7], Some(40), reader(1, Some(0))),
+            Some(5004)
+        );
+        assert_eq!(
+            visible_pid(&[5004, 7], Some(40), reader(40, Some(1))),
+            Some(7)
+        );
+        // A sibling namespace at the reader's level is another container.
+        assert_eq!(visible_pid(&[5004, 7], Some(41), reader(40, Some(1))), None);
+        assert_eq!(visible_pid(&[5004, 7], None, reader(40, Some(1))), None);
+        // Nested below the reader's level: the reader's number.
+        assert_eq!(
+            visible_pid(&[5004, 7, 1], Some(99), reader(40, Some(1))),
+            Some(7)
+        );
+        // Not deep enough, or the reader's level unknown.
+        assert_eq!(visible_pid(&[5004], Some(1), reader(40, Some(1))), None);
+        assert_eq!(visible_pid(&[5004, 7], Some(40), reader(40, None)), None);
+        assert_eq!(visible_pid(&[], None, reader(1, Some(0))), None);
     }
 
     #[test]
     fn records_round_trip() {
         let l = LoadAvgs::default();
+        // An older library's record: the whole `NSpid:` list; its host tid is kept.
         assert!(l.import("1 1164 400 12 2 5 1 5004,7 /sys/fs/cgroup/a%20b%25c%0Ad"));
         assert_eq!(l.tracked(), ["/sys/fs/cgroup/a b%c\nd"]);
         assert_eq!(
             l.export(),
-            ["1 1164 400 12 2 5 1 5004,7 /sys/fs/cgroup/a%20b%25c%0Ad"]
+            ["1 1164 400 12 2 5 1 5004 /sys/fs/cgroup/a%20b%25c%0Ad"]
         );
         assert!(l.import("1 0 0 0 0 0 0 - /x"));
         assert_eq!(l.len(), 2);
+        // The last-pid candidates travel in records of their own.
+        assert_eq!(l.export_newest(), ["/sys/fs/cgroup/a%20b%25c%0Ad 5004"]);
+        assert!(l.import_newest("/x 9,8,7"));
+        assert!(l.export_newest().contains(&"/x 9,8,7".to_string()));
+        for bad in ["/untracked 1", "/x", "/x 1,a", "/x%zz 1"] {
+            assert!(!l.import_newest(bad), "{bad:?}");
+        }
         for bad in [
             "2 1164 400 12 2 5 1 - /x",
             "1 1164 400 12 2 5 1 - relative",
