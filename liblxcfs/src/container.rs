@@ -29,12 +29,11 @@
 //! until some later read (it counts against `user.max_pid_namespaces`).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use lxcfs_formats::pid;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::cgroup::Membership;
