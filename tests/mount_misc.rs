@@ -249,9 +249,9 @@ fn last_pid_seen_from(init: u32, loadavg: &Path) -> u32 {
         .unwrap_or_else(|| panic!("no last pid in {text:?}"))
 }
 
-/// Two pid namespaces in one cgroup (sandboxes without cgroups of their own): each must read
-/// its own numbering as loadavg's last pid, never the other's, also when the tick's sample
-/// was taken while the other namespace had made the newest process. (The daemon used to show
+/// Pid namespaces in one cgroup (sandboxes without cgroups of their own): each must read its
+/// own numbering as loadavg's last pid, never another's, also when the tick's sample was taken
+/// while another namespace, or one nested below it, had made the newest process. (The daemon used to show
 /// namespace A the newest task at A's depth, here B's `sleep`, pid 63 as B numbers it.)
 #[test]
 fn loadavg_last_pid_is_never_a_sibling_namespaces() {
@@ -283,6 +283,20 @@ fn loadavg_last_pid_is_never_a_sibling_namespaces() {
     );
     let b = last_pid_seen_from(b_init, &loadavg);
     assert!(b >= 60, "namespace B read last pid {b}, not its own newest");
+    // C nests a namespace at B's depth + 1: its `unshare` is pid 63 in C and the nested
+    // sleep pid 64 (pid 1 of the nested namespace) and the newest task. A must not see 64;
+    // C must (its own namespace, found by walking up from the nested one).
+    let (_c, c_init) = start(
+        "for i in $(seq 60); do /bin/true; done; unshare --pid --fork --kill-child sleep 60; true",
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let a = last_pid_seen_from(a_init, &loadavg);
+    assert!(
+        a <= 3,
+        "namespace A read last pid {a}, a number of namespace C"
+    );
+    let c = last_pid_seen_from(c_init, &loadavg);
+    assert_eq!(c, 64, "namespace C: the nested sleep as C numbers it");
 }
 
 /// `(name, key list, total)` per line of a PSI text.

@@ -120,6 +120,31 @@ impl HostFs {
         Ok(f(text))
     }
 
+    /// Inode of the pid namespace `up` levels above the one of thread `tid` (`up == 0`: the
+    /// thread's own), walked with `ioctl(NS_GET_PARENT)` (ioctl_ns(2), Linux 4.9). Only on the
+    /// real host (a fixture tree has no namespaces to walk): `None` there, and when the thread
+    /// is gone or the walk would leave the daemon's own namespace.
+    pub fn pid_ns_ancestor(&self, tid: u32, up: usize) -> Option<u64> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::fs::MetadataExt;
+        /// `_IO(0xb7, 0x2)` from `<linux/nsfs.h>`.
+        const NS_GET_PARENT: libc::Ioctl = 0xb702;
+        if !self.is_real_root {
+            return None;
+        }
+        let mut ns = OwnedFd::from(std::fs::File::open(format!("/proc/{tid}/ns/pid")).ok()?);
+        for _ in 0..up {
+            // SAFETY: NS_GET_PARENT takes no argument; it returns a new descriptor or -1.
+            let parent = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT) };
+            if parent < 0 {
+                return None;
+            }
+            // SAFETY: `parent` was just returned by the kernel and nothing else owns it.
+            ns = unsafe { OwnedFd::from_raw_fd(parent) };
+        }
+        Some(std::fs::File::from(ns).metadata().ok()?.ino())
+    }
+
     /// Whether `abs` exists (without following a final symlink).
     pub fn exists(&self, abs: &str) -> bool {
         std::fs::symlink_metadata(self.path(abs)).is_ok()

@@ -22,9 +22,9 @@
 //!   the meantime are skipped;
 //! * the last pid is the reader's own number (its `NSpid:` entry at the reader's
 //!   pid-namespace level) of the newest of the sampled subtree's threads (latest start time,
-//!   then highest id; the [`NEWEST_KEPT`] newest are kept per tick) that the reader can see,
-//!   0 when it sees none ([`visible_pid`]): several pid namespaces sharing one cgroup each get
-//!   their own numbering, never a sibling's. It is looked up at each read, so it lags the
+//!   then highest id; the [`NEWEST_KEPT`] newest are kept per tick) that is in the reader's
+//!   pid namespace or one nested below it, 0 when none is ([`visible_pid`]): several pid
+//!   namespaces sharing one cgroup each get their own numbering, never a sibling's. It is looked up at each read, so it lags the
 //!   kernel's by at most one tick. Upstream lxcfs prints the highest *host* tid instead;
 //! * a cgroup stays tracked, read or not, until a tick finds its directory gone or no thread
 //!   in it or below it (as upstream lxcfs drops a node whose cgroup has no pids): a reader
@@ -138,38 +138,42 @@ pub struct Reader {
     pub level: Option<usize>,
 }
 
-/// The pid of a task as a reader at `reader` numbers it, if the task is visible there: the
-/// task's `NSpid:` list (`nspid`, daemon's namespace first) must reach the reader's level;
-/// at exactly that level the task's own pid namespace (`own_ns`) must be the reader's (a
-/// sibling namespace at the same depth is another container); deeper tasks are in a
-/// namespace nested below one at the reader's level and are taken as the reader's (their
-/// ancestry is not checked).
-pub fn visible_pid(nspid: &[u32], own_ns: Option<u64>, reader: Reader) -> Option<u32> {
+/// The pid of a task as `reader` numbers it, if the task is in the reader's pid namespace or
+/// one nested below it: its `NSpid:` list (`nspid`, daemon's namespace first) must reach the
+/// reader's level, and `ns_at_level`, the inode of the task's namespace at that level (its
+/// own, or the ancestor that many levels up), must be the reader's. A host reader (level 0)
+/// sees every task. A namespace at the reader's depth that is not the reader's is another
+/// container, however deep the task sits below it.
+pub fn visible_pid(nspid: &[u32], ns_at_level: Option<u64>, reader: Reader) -> Option<u32> {
     let level = reader.level?;
     if level == 0 {
         return nspid.first().copied();
     }
     let pid = *nspid.get(level)?;
-    if nspid.len() == level + 1 && own_ns != Some(reader.pidns) {
-        return None;
-    }
-    Some(pid)
+    (ns_at_level == Some(reader.pidns)).then_some(pid)
 }
 
 /// The last pid for `reader`: its numbering of the newest of `newest` (host tids, newest first)
-/// that it can see ([`visible_pid`]); 0 when it sees none of them.
+/// that it can see ([`visible_pid`]); 0 when it sees none of them. A task's namespace at the
+/// reader's level is its own (`/proc/<tid>/ns/pid`) when it sits at that level, else found
+/// with [`HostFs::pid_ns_ancestor`] (on a fixture tree, tasks below the reader's level are
+/// therefore not counted).
 pub fn last_pid(fs: &HostFs, newest: &[(u64, u32)], reader: Reader) -> u32 {
+    let Some(level) = reader.level else {
+        return 0;
+    };
     newest
         .iter()
         .find_map(|(_, tid)| {
             let st = fs.read(&format!("/proc/{tid}/status")).ok()?;
             let nspid = pid::parse_status(&st)?.nspid;
-            let own_ns = if nspid.len() == reader.level? + 1 && reader.level? > 0 {
-                crate::container::ns_inode(fs, tid)
-            } else {
-                None
+            let depth = nspid.len().checked_sub(1)?;
+            let ns_at_level = match depth.checked_sub(level)? {
+                _ if level == 0 => None,
+                0 => crate::container::ns_inode(fs, tid),
+                up => fs.pid_ns_ancestor(*tid, up),
             };
-            visible_pid(&nspid, own_ns, reader)
+            visible_pid(&nspid, ns_at_level, reader)
         })
         .unwrap_or(0)
 }
@@ -774,25 +778,30 @@ mod tests {
     #[test]
     fn visible_pid_by_level_and_namespace() {
         let reader = |pidns, level| Reader { pidns, level };
-        // A task two levels down: host tid 5004, pid 7 in the container (namespace 40).
+        // A task one level down: host tid 5004, pid 7 in the container (namespace 40).
         assert_eq!(
-            visible_pid(&[5004, 7], Some(40), reader(1, Some(0))),
+            visible_pid(&[5004, 7], None, reader(1, Some(0))),
             Some(5004)
         );
         assert_eq!(
             visible_pid(&[5004, 7], Some(40), reader(40, Some(1))),
             Some(7)
         );
-        // A sibling namespace at the reader's level is another container.
+        // A sibling namespace at the reader's depth is another container.
         assert_eq!(visible_pid(&[5004, 7], Some(41), reader(40, Some(1))), None);
         assert_eq!(visible_pid(&[5004, 7], None, reader(40, Some(1))), None);
-        // Nested below the reader's level: the reader's number.
+        // Nested below the reader (its namespace at level 1 is the reader's): the reader's
+        // number; nested below a sibling: not visible.
         assert_eq!(
-            visible_pid(&[5004, 7, 1], Some(99), reader(40, Some(1))),
+            visible_pid(&[5004, 7, 1], Some(40), reader(40, Some(1))),
             Some(7)
         );
+        assert_eq!(
+            visible_pid(&[5004, 7, 1], Some(41), reader(40, Some(1))),
+            None
+        );
         // Not deep enough, or the reader's level unknown.
-        assert_eq!(visible_pid(&[5004], Some(1), reader(40, Some(1))), None);
+        assert_eq!(visible_pid(&[5004], Some(40), reader(40, Some(1))), None);
         assert_eq!(visible_pid(&[5004, 7], Some(40), reader(40, None)), None);
         assert_eq!(visible_pid(&[], None, reader(1, Some(0))), None);
     }
