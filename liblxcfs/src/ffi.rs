@@ -487,7 +487,9 @@ unsafe extern "C" fn tick(state: *mut c_void) -> i32 {
         let Some(lx) = (unsafe { lx(state) }) else {
             return -libc::EINVAL;
         };
-        crate::proc::loadavg::tick(lx);
+        if lx.options.loadavg {
+            crate::proc::loadavg::tick(lx);
+        }
         lx.resolver.housekeep();
         0
     })
