@@ -108,6 +108,36 @@ fn busy_loop_shows_only_in_its_own_cgroup() {
     assert!(all(&a1) > all(&a0), "a's rows advanced");
 }
 
+/// A container started in a cgroup that had already used CPU (here 2 s on one CPU): its
+/// `/proc/stat` busy time exceeds its age, and its idle must still advance with wall time
+/// while it sits idle (the daemon used to hold idle at 0 until the age caught up, so `top`
+/// showed an idle container 100 % busy; C lxcfs shows it idle).
+#[test]
+fn idle_advances_in_a_container_whose_cgroup_had_used_cpu_before() {
+    let d = Daemon::start(&[]);
+    let cg = Cgroup::new(&unique("reused"), &CONTROLLERS);
+    cg.set("cpuset", "cpuset.cpus", "0");
+    cg.sh(&burn(2.0));
+    let stat = d.path("proc/stat");
+    let out = cg.sh_in_pidns(&format!(
+        ": ; cat {s}; echo ==; sleep 2; cat {s}",
+        s = stat.display()
+    ));
+    let (first, second) = out.split_once("==\n").expect("two reads");
+    let (a, b) = (stat_rows(first).0, stat_rows(second).0);
+    let idle = b.0[3] - a.0[3];
+    let busy_then = busy(&a);
+    eprintln!("reused cgroup: busy {busy_then} ticks at the first read; idle +{idle} over 2 s");
+    assert!(
+        busy_then >= 150,
+        "the cgroup's earlier CPU time shows: {first}"
+    );
+    assert!(
+        idle >= 100,
+        "an idle container's idle advanced {idle} ticks in 2 s:\n{first}\n{second}"
+    );
+}
+
 #[test]
 fn stat_never_decreases_while_the_cpuset_changes() {
     let d = Daemon::start(&[]);

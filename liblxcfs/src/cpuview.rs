@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lxcfs_formats::stat::{CpuTimes, CPU_FIELDS};
+use lxcfs_formats::stat::{self, CpuTimes, CPU_FIELDS};
 
 /// Histories unseen this long are dropped.
 pub const TTL: Duration = Duration::from_secs(600);
@@ -52,6 +52,10 @@ pub struct History {
     pub offset: Vec<CpuTimes>,
     /// The rows last shown (ticks).
     pub shown: Vec<CpuTimes>,
+    /// Per row, the largest idle deficit seen (ticks; see [`History::step`]); empty until a
+    /// row first has one. Not carried across reloads: it is rebuilt from the next deficit,
+    /// and the offsets keep the idle column from going back meanwhile.
+    pub idle_base: Vec<u64>,
 }
 
 impl History {
@@ -59,10 +63,38 @@ impl History {
     /// column of every row shown is at least what was shown before in that row; when the
     /// row count changes, vanished row `j` is added to row `j mod n` first; new rows start
     /// from their raw values. An empty `raw` returns empty rows and changes nothing.
-    pub fn step(&mut self, raw: &[CpuTimes]) -> Vec<CpuTimes> {
+    ///
+    /// `age` is the container's age in ticks, from which the raw idle was computed
+    /// (`age − busy`, floored at 0). A row whose busy time exceeds the age (its cgroup had
+    /// used CPU before the container started, or busy time of CPUs taken away was folded in)
+    /// has an idle *deficit*; its idle would stay at 0, and `top` would show the container
+    /// 100 % busy, until wall time made the deficit up. Instead the largest deficit seen is
+    /// kept per row and the idle shown is `age − busy + that deficit`: from the first such
+    /// read on, idle advances by the wall time the row did not spend busy.
+    pub fn step(&mut self, raw: &[CpuTimes], age: u64) -> Vec<CpuTimes> {
         let n = raw.len();
         if n == 0 {
             return Vec::new();
+        }
+        let deficit: Vec<u64> = raw
+            .iter()
+            .map(|r| {
+                r.0[stat::col::USER]
+                    .saturating_add(r.0[stat::col::SYSTEM])
+                    .saturating_sub(age)
+            })
+            .collect();
+        if !self.idle_base.is_empty() || deficit.iter().any(|d| *d > 0) {
+            self.idle_base.resize(n, 0);
+        }
+        let mut raw = raw.to_vec();
+        for (k, r) in raw.iter_mut().enumerate() {
+            let Some(base) = self.idle_base.get_mut(k) else {
+                break;
+            };
+            *base = (*base).max(deficit[k]);
+            let idle = &mut r.0[stat::col::IDLE];
+            *idle = idle.saturating_add(*base - deficit[k]);
         }
         if self.shown.len() != n {
             let mut floors = vec![CpuTimes::default(); n];
@@ -133,9 +165,9 @@ impl CpuViews {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The rows to show for `key` given freshly computed `raw` rows, at time `now`; see
-    /// [`History::step`].
-    pub fn advance(&self, key: ViewKey, raw: &[CpuTimes], now: Instant) -> Vec<CpuTimes> {
+    /// The rows to show for `key` given freshly computed `raw` rows for a container `age`
+    /// ticks old, at time `now`; see [`History::step`].
+    pub fn advance(&self, key: ViewKey, raw: &[CpuTimes], age: u64, now: Instant) -> Vec<CpuTimes> {
         let mut inner = self.lock();
         let due = inner
             .last_prune
@@ -148,7 +180,7 @@ impl CpuViews {
             seen: now,
         });
         e.seen = now;
-        e.history.step(raw)
+        e.history.step(raw, age)
     }
 
     /// Number of histories kept.
@@ -245,6 +277,7 @@ fn parse_record(record: &str) -> Option<(ViewKey, History)> {
         History {
             offset: rows,
             shown,
+            idle_base: Vec::new(),
         },
     ))
 }
@@ -290,6 +323,9 @@ fn unescape(s: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// An age no row's busy time exceeds.
+    pub(crate) const NO_DEFICIT: u64 = u64::MAX;
+
     fn row(user: u64, system: u64, idle: u64) -> CpuTimes {
         let mut t = CpuTimes::default();
         t.0[0] = user;
@@ -323,37 +359,55 @@ mod tests {
     #[test]
     fn first_read_is_raw_then_follows_raw() {
         let mut h = History::default();
-        let a = h.step(&[row(10, 5, 100), row(1, 1, 100)]);
+        let a = h.step(&[row(10, 5, 100), row(1, 1, 100)], NO_DEFICIT);
         assert_eq!(a, vec![row(10, 5, 100), row(1, 1, 100)]);
-        let b = h.step(&[row(20, 5, 190), row(1, 1, 200)]);
+        let b = h.step(&[row(20, 5, 190), row(1, 1, 200)], NO_DEFICIT);
         assert_eq!(b, vec![row(20, 5, 190), row(1, 1, 200)]);
     }
 
     #[test]
     fn backwards_raw_continues_from_the_shown_value() {
         let mut h = History::default();
-        h.step(&[row(100, 50, 1000)]);
+        h.step(&[row(100, 50, 1000)], NO_DEFICIT);
         // cgroup recreated: usage restarts at 0.
-        let b = h.step(&[row(0, 0, 10)]);
+        let b = h.step(&[row(0, 0, 10)], NO_DEFICIT);
         assert_eq!(b, vec![row(100, 50, 1000)]);
         // ...and advances with the raw values at once.
-        let c = h.step(&[row(5, 1, 110)]);
+        let c = h.step(&[row(5, 1, 110)], NO_DEFICIT);
         assert_eq!(c, vec![row(105, 51, 1100)]);
     }
 
     #[test]
     fn shrinking_folds_vanished_rows() {
         let mut h = History::default();
-        let a = h.step(&[row(10, 0, 100), row(20, 0, 100)]);
-        let b = h.step(&[row(11, 0, 101)]);
+        let a = h.step(&[row(10, 0, 100), row(20, 0, 100)], NO_DEFICIT);
+        let b = h.step(&[row(11, 0, 101)], NO_DEFICIT);
         no_decrease(&[sum(&a)], &b);
         assert_eq!(b, vec![row(30, 0, 200)]);
-        let c = h.step(&[row(12, 0, 102), row(21, 0, 110)]);
+        let c = h.step(&[row(12, 0, 102), row(21, 0, 110)], NO_DEFICIT);
         no_decrease(&b, &c[..1]);
         assert!(sum(&c).0[3] >= sum(&b).0[3]);
-        let d = h.step(&[row(13, 0, 103), row(22, 0, 120)]);
+        let d = h.step(&[row(13, 0, 103), row(22, 0, 120)], NO_DEFICIT);
         no_decrease(&c, &d);
         assert_eq!(d[1], row(22, 0, 120), "a new row follows its raw values");
+    }
+
+    #[test]
+    fn idle_advances_with_wall_time_when_busy_time_exceeds_the_age() {
+        // The cgroup had used 500 ticks before a container of age 100 started: raw idle is
+        // floored at 0, yet 50 ticks later (5 of them busy) the row must show 45 more idle.
+        let mut h = History::default();
+        let a = h.step(&[row(400, 100, 0)], 100);
+        assert_eq!(a, vec![row(400, 100, 0)]);
+        let b = h.step(&[row(404, 101, 0)], 150);
+        assert_eq!(b, vec![row(404, 101, 45)]);
+        // Once the age has caught up, idle goes on from there.
+        let c = h.step(&[row(404, 101, 95)], 600);
+        assert_eq!(c, vec![row(404, 101, 495)]);
+        // Without a deficit nothing changes.
+        let mut plain = History::default();
+        assert_eq!(plain.step(&[row(1, 1, 98)], 100), vec![row(1, 1, 98)]);
+        assert!(plain.idle_base.is_empty());
     }
 
     #[test]
@@ -373,7 +427,7 @@ mod tests {
             let raw: Vec<CpuTimes> = (0..n)
                 .map(|_| row(next() % 1000, next() % 1000, next() % 100_000))
                 .collect();
-            let out = h.step(&raw);
+            let out = h.step(&raw, NO_DEFICIT);
             assert_eq!(out.len(), n);
             if !prev.is_empty() {
                 let (sa, sb) = (sum(&prev), sum(&out));
@@ -388,7 +442,7 @@ mod tests {
             }
             prev = out;
         }
-        assert!(h.step(&[]).is_empty());
+        assert!(h.step(&[], NO_DEFICIT).is_empty());
     }
 
     #[test]
@@ -399,16 +453,27 @@ mod tests {
             cgroup: format!("/c{i}"),
             pidns: 1,
         };
-        v.advance(key(0), &[row(1, 1, 1)], t0);
-        v.advance(key(1), &[row(1, 1, 1)], t0 + Duration::from_secs(300));
+        v.advance(key(0), &[row(1, 1, 1)], NO_DEFICIT, t0);
+        v.advance(
+            key(1),
+            &[row(1, 1, 1)],
+            NO_DEFICIT,
+            t0 + Duration::from_secs(300),
+        );
         assert_eq!(v.len(), 2);
-        v.advance(key(2), &[row(1, 1, 1)], t0 + Duration::from_secs(700));
+        v.advance(
+            key(2),
+            &[row(1, 1, 1)],
+            NO_DEFICIT,
+            t0 + Duration::from_secs(700),
+        );
         assert!(v.get(&key(0)).is_none(), "unseen for 700 s");
         assert!(v.get(&key(1)).is_some());
         for i in 3..MAX_VIEWS + 10 {
             v.advance(
                 key(i),
                 &[row(1, 1, 1)],
+                NO_DEFICIT,
                 t0 + Duration::from_secs(701) + Duration::from_millis(i as u64),
             );
         }
@@ -424,8 +489,13 @@ mod tests {
             pidns: 4026533000,
         };
         let now = Instant::now();
-        v.advance(k.clone(), &[row(10, 5, 100), row(3, 4, 50)], now);
-        v.advance(k.clone(), &[row(1, 1, 1), row(3, 4, 60)], now);
+        v.advance(
+            k.clone(),
+            &[row(10, 5, 100), row(3, 4, 50)],
+            NO_DEFICIT,
+            now,
+        );
+        v.advance(k.clone(), &[row(1, 1, 1), row(3, 4, 60)], NO_DEFICIT, now);
         let recs = v.export();
         assert_eq!(recs.len(), 1);
         assert!(
@@ -437,7 +507,7 @@ mod tests {
         assert!(w.import(&recs[0]));
         assert_eq!(w.get(&k), v.get(&k));
         // Monotonic across the reload.
-        let after = w.advance(k.clone(), &[row(0, 0, 0), row(0, 0, 0)], now);
+        let after = w.advance(k.clone(), &[row(0, 0, 0), row(0, 0, 0)], NO_DEFICIT, now);
         assert_eq!(after, v.get(&k).unwrap().shown);
         for bad in [
             "2 1 /x 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",

@@ -321,7 +321,7 @@ mod tests {
         let mut row = CpuTimes::default();
         row.0[0] = 1234;
         lx.cpuview
-            .advance(key.clone(), &[row], std::time::Instant::now());
+            .advance(key.clone(), &[row], u64::MAX, std::time::Instant::now());
         let saved = export(&lx);
 
         let next = crate::Lxcfs::new(fixture, crate::Options::default());

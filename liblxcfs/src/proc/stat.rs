@@ -17,7 +17,11 @@
 //!   minus the row's user + system, floored at 0. Each row therefore advances by about
 //!   USER_HZ ticks per second of wall time (busy + idle = age), like a real CPU that came up
 //!   when the container started; the sum of the rows' idle equals `/proc/uptime`'s idle
-//!   (age × CPUs − CPU time). The host's per-CPU idle is not used: it would mix in other
+//!   (age × CPUs − CPU time). Where a row's busy time exceeds the age (the cgroup had used
+//!   CPU before the container's init started, or the busy time of CPUs taken away was
+//!   folded in), the history keeps the idle advancing by the wall time the row was not busy
+//!   instead of holding it at 0 (see [`crate::cpuview::History::step`]); `/proc/uptime`'s
+//!   idle stays the plain formula. The host's per-CPU idle is not used: it would mix in other
 //!   containers' activity and the time before the container existed.
 //! * **nice, iowait, irq, softirq, steal, guest, guest_nice** — 0: cgroups do not account
 //!   them per container (nice time is inside user).
@@ -61,6 +65,7 @@ pub fn read(lx: &Lxcfs, c: &Container) -> Result<String> {
                     pidns: c.pidns,
                 },
                 &raw,
+                age,
                 Instant::now(),
             )
         }

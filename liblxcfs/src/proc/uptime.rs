@@ -6,7 +6,9 @@
 //!   ticks), floored at 0;
 //! * idle = age × visible CPUs − the container's CPU time (v1 `cpuacct` usage, v2 `cpu.stat`
 //!   user + system), floored at 0: the kernel's idle field, too, sums the idle time of all
-//!   CPUs. It equals the sum of the idle columns of the container's `/proc/stat` rows. Without
+//!   CPUs. It equals the sum of the idle columns of the container's `/proc/stat` rows, except
+//!   where those keep advancing past a busy time larger than the age (a cgroup that had used
+//!   CPU before the container started; see [`crate::cpuview::History::step`]). Without
 //!   CPU time data, idle = age × CPUs; when the visible CPUs cannot be determined (no
 //!   cpuset controller, unreadable cpuset or, with `--enable-cfs`, quota), the host's online
 //!   CPU count is used.
