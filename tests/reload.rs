@@ -963,7 +963,7 @@ fn loadavg_and_cpu_view_history_survive_a_reload() {
     inst.install(&v);
     assert_reloaded(&d, &reload(&d), &variant_version());
     let log = d.log_text();
-    let saved = last_count(&log, "shutting down; ", " records saved").expect("saved count");
+    let saved = last_count(&log, "shutting down; ", " records of state").expect("saved count");
     let restored = last_count(&log, "ready; ", " saved records restored").expect("restored count");
     assert!(saved >= 2, "cpuview and loadavg records saved:\n{log}");
     assert_eq!(restored, saved, "every saved record restored:\n{log}");

@@ -232,7 +232,8 @@ unsafe extern "C" fn shutdown(state: *mut c_void, saved: *const Sink) -> i32 {
             SinkWriter::new(sink).push(&bytes);
         }
         tracing::info!(
-            "liblxcfs {LIB_VERSION} (build {BUILD_ID}) shutting down; {records} records saved"
+            "liblxcfs {LIB_VERSION} (build {BUILD_ID}) shutting down; {records} records of \
+             state handed to the host (a reloaded library reads them)"
         );
         drop(lx);
         0

@@ -24,8 +24,10 @@
 //!   pid-namespace level) of the newest of the sampled subtree's threads (latest start time,
 //!   then highest id; the [`NEWEST_KEPT`] newest are kept per tick) that is in the reader's
 //!   pid namespace or one nested below it, 0 when none is ([`visible_pid`]): several pid
-//!   namespaces sharing one cgroup each get their own numbering, never a sibling's. It is looked up at each read, so it lags the
-//!   kernel's by at most one tick. Upstream lxcfs prints the highest *host* tid instead;
+//!   namespaces sharing one cgroup each get their own numbering, never a sibling's. It is
+//!   looked up at each read among the threads alive at the last tick that are still alive,
+//!   so unlike the kernel's it misses processes started since that tick and can go down when
+//!   the newest of those threads exits. Upstream lxcfs prints the highest *host* tid instead;
 //! * a cgroup stays tracked, read or not, until a tick finds its directory gone or no thread
 //!   in it or below it (as upstream lxcfs drops a node whose cgroup has no pids): a reader
 //!   who looks once a quarter of an hour (`uptime` now and then) sees the 15-minute average,
