@@ -403,6 +403,13 @@ impl Drop for Script {
 #[test]
 fn psi_trigger_raises_a_poll_event() {
     let d = Daemon::start(&["--enable-psi-poll"]);
+    // Writable by everyone, as the kernel's (read-only without the flag: `mount.rs`).
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.path("proc/pressure/cpu"))
+            .expect("stat pressure/cpu")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o666);
     let cg = Cgroup::new(&unique("psi-trigger"), &["unified"]);
     let script = Script::new("psi-trigger", TRIGGER_PY);
     let t0 = Instant::now();

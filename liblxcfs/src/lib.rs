@@ -173,8 +173,11 @@ impl Lxcfs {
                 size: self.proc_size(f),
                 ..node.static_attr()
             }),
+            // Writable by everyone, as the kernel's `/proc/pressure/*`, when triggers may be
+            // written (`--enable-psi-poll`); read-only otherwise.
             Node::Pressure(_) => Ok(Attr {
                 size: PAGE,
+                perm: if self.options.psi_poll { 0o666 } else { 0o444 },
                 ..node.static_attr()
             }),
             other => Ok(other.static_attr()),

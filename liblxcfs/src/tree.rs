@@ -5,7 +5,7 @@
 //! /proc                   dir 0555: cpuinfo diskstats loadavg meminfo pressure slabinfo stat swaps uptime
 //! /proc/<file>            file 0444
 //! /proc/pressure          dir 0555: cpu io memory
-//! /proc/pressure/<res>    file 0444 (PSI triggers need --enable-psi-poll)
+//! /proc/pressure/<res>    file 0444; 0666 with --enable-psi-poll (PSI triggers)
 //! /sys, /sys/devices, /sys/devices/system   dirs 0555 leading to cpu
 //! /sys/devices/system/cpu/**                the host's directory, `online` rewritten
 //! ```
