@@ -46,17 +46,31 @@ pub struct ViewKey {
 }
 
 /// Rows last shown to a container and the offsets that keep them monotonic.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct History {
     /// Per row and column, added to the freshly computed value (ticks).
     pub offset: Vec<CpuTimes>,
     /// The rows last shown (ticks).
     pub shown: Vec<CpuTimes>,
-    /// Per row, the largest idle deficit seen (ticks; see [`History::step`]); empty until a
-    /// row first has one. Not carried across reloads: it is rebuilt from the next deficit,
-    /// and the offsets keep the idle column from going back meanwhile.
+    /// Per row, the largest idle deficit seen since the rows last changed (ticks; see
+    /// [`History::step`]); empty while no row has one. Not carried across reloads: it is
+    /// rebuilt from the next deficit, and the offsets keep the idle column from going back
+    /// meanwhile.
     pub idle_base: Vec<u64>,
+    /// Per row, the raw busy time (user + system, ticks) of the last step; not carried across
+    /// reloads.
+    pub last_busy: Vec<u64>,
 }
+
+/// Histories are equal when they show and offset the same: `idle_base` and `last_busy` are
+/// rebuilt by the next [`History::step`] (they are not carried across reloads either).
+impl PartialEq for History {
+    fn eq(&self, other: &History) -> bool {
+        self.offset == other.offset && self.shown == other.shown
+    }
+}
+
+impl Eq for History {}
 
 impl History {
     /// Turns freshly computed rows into the rows to show, updating the history. Every
@@ -70,23 +84,33 @@ impl History {
     /// has an idle *deficit*; its idle would stay at 0, and `top` would show the container
     /// 100 % busy, until wall time made the deficit up. Instead the largest deficit seen is
     /// kept per row and the idle shown is `age − busy + that deficit`: from the first such
-    /// read on, idle advances by the wall time the row did not spend busy.
+    /// read on, idle advances by the wall time the row did not spend busy. When the rows
+    /// change under the history (another row count, or a row's raw busy time going back: the
+    /// cgroup was recreated, or the row now stands for another CPU), the kept deficits are
+    /// rebuilt from the current ones, as after a reload: a row never gains idle it did not
+    /// spend.
     pub fn step(&mut self, raw: &[CpuTimes], age: u64) -> Vec<CpuTimes> {
         let n = raw.len();
         if n == 0 {
             return Vec::new();
         }
-        let deficit: Vec<u64> = raw
+        let busy: Vec<u64> = raw
             .iter()
-            .map(|r| {
-                r.0[stat::col::USER]
-                    .saturating_add(r.0[stat::col::SYSTEM])
-                    .saturating_sub(age)
-            })
+            .map(|r| r.0[stat::col::USER].saturating_add(r.0[stat::col::SYSTEM]))
             .collect();
+        let deficit: Vec<u64> = busy.iter().map(|b| b.saturating_sub(age)).collect();
+        let changed = self.last_busy.len() != n
+            || busy
+                .iter()
+                .zip(&self.last_busy)
+                .any(|(now, before)| now < before);
+        if changed {
+            self.idle_base.clear();
+        }
         if !self.idle_base.is_empty() || deficit.iter().any(|d| *d > 0) {
             self.idle_base.resize(n, 0);
         }
+        self.last_busy = busy;
         let mut raw = raw.to_vec();
         for (k, r) in raw.iter_mut().enumerate() {
             let Some(base) = self.idle_base.get_mut(k) else {
@@ -278,6 +302,7 @@ fn parse_record(record: &str) -> Option<(ViewKey, History)> {
             offset: rows,
             shown,
             idle_base: Vec::new(),
+            last_busy: Vec::new(),
         },
     ))
 }
@@ -408,6 +433,43 @@ mod tests {
         let mut plain = History::default();
         assert_eq!(plain.step(&[row(1, 1, 98)], 100), vec![row(1, 1, 98)]);
         assert!(plain.idle_base.is_empty());
+    }
+
+    #[test]
+    fn a_cpuset_going_back_and_forth_gains_no_idle_it_did_not_spend() {
+        use crate::cpu::{CpuTicks, UsageTimes};
+        use crate::proc::stat::container_rows;
+        // An idle container that had burnt 1000 ticks on CPU 1; its cpuset toggles between
+        // {0} (CPU 1's time folded into the one row: an idle deficit) and {0, 1}, one step
+        // per 100 ticks of wall time.
+        let times = UsageTimes::PerCpu(vec![
+            CpuTicks {
+                cpu: 0,
+                user: 0,
+                system: 0,
+            },
+            CpuTicks {
+                cpu: 1,
+                user: 1000,
+                system: 0,
+            },
+        ]);
+        let run = |age_of: &dyn Fn(u64) -> u64| {
+            let mut h = History::default();
+            let mut idle = Vec::new();
+            for step in 0..12u64 {
+                let cpus: &[u32] = if step % 2 == 0 { &[0, 1] } else { &[0] };
+                let age = 150 + 100 * step;
+                let out = h.step(&container_rows(&times, cpus, age), age_of(age));
+                idle.push(out[0].0[stat::col::IDLE]);
+            }
+            idle
+        };
+        let with = run(&|age| age);
+        let without = run(&|_| NO_DEFICIT);
+        // Row 0's idle is what the history without deficits shows; keeping a deficit across
+        // the row changes added another 1100 ticks of idle on every cycle.
+        assert_eq!(with, without);
     }
 
     #[test]
