@@ -707,7 +707,8 @@ pub(crate) fn ns_inode(fs: &HostFs, who: impl std::fmt::Display) -> Option<u64> 
     fs.read_link_with(abs, pid::parse_ns_link).ok().flatten()
 }
 
-fn status(fs: &HostFs, p: u32) -> Option<pid::Status> {
+/// `/proc/<p>/status` parsed; `None` when the task is gone or the file is malformed.
+pub(crate) fn status(fs: &HostFs, p: u32) -> Option<pid::Status> {
     pid::parse_status(&fs.read(&format!("/proc/{p}/status")).ok()?)
 }
 

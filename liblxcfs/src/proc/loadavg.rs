@@ -167,8 +167,7 @@ pub fn last_pid(fs: &HostFs, newest: &[(u64, u32)], reader: Reader) -> u32 {
     newest
         .iter()
         .find_map(|(_, tid)| {
-            let st = fs.read(&format!("/proc/{tid}/status")).ok()?;
-            let nspid = pid::parse_status(&st)?.nspid;
+            let nspid = crate::container::status(fs, *tid)?.nspid;
             let depth = nspid.len().checked_sub(1)?;
             let ns_at_level = match depth.checked_sub(level)? {
                 _ if level == 0 => None,
